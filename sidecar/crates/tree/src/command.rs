@@ -1,0 +1,124 @@
+//! The replicated log's payload and what applying it yields. This is the contract between the
+//! Raft glue (which proposes and applies commands) and the data tree (which interprets them).
+
+use corral_proto::{Acl, CreateMode, ErrorCode, EventType, Id, Stat};
+use serde::{Deserialize, Serialize};
+
+/// One Raft log entry's payload. `time_ms` is the proposing leader's wall clock (ms since the
+/// epoch); ctime/mtime, TTL expiry and session bookkeeping use it and nothing else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub time_ms: i64,
+    pub kind: CommandKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CommandKind {
+    /// A client's write. `auth` holds every identity of the caller's connection (including its
+    /// `ip` id, and `super` when it authenticated as the super user); ACLs are checked against
+    /// them at apply time. `owner` is the connection's owner token: a write from a connection
+    /// that no longer owns the session fails with SessionMoved.
+    Write {
+        session_id: i64,
+        owner: u64,
+        auth: Vec<Id>,
+        op: WriteOp,
+    },
+    /// A new session. The leader draws `password` when proposing; the id comes from the state
+    /// machine. Outcome: [`Outcome::SessionCreated`].
+    CreateSession {
+        timeout_ms: i32,
+        password: [u8; 16],
+        owner: u64,
+    },
+    /// A client reconnecting with (id, password) on connection `owner`. Fails with
+    /// SessionExpired when the session is unknown or the password differs; otherwise the session
+    /// is now owned by `owner`. Outcome: [`Outcome::SessionResumed`].
+    ResumeSession {
+        session_id: i64,
+        password: [u8; 16],
+        owner: u64,
+    },
+    /// A client's closeSession or the leader's expiry. Removes the session and, in the same
+    /// entry, all its ephemeral nodes. Closing an unknown session is a no-op that succeeds.
+    CloseSession { session_id: i64 },
+    /// Leader-proposed removal of an empty container (`deleteContainer`). Apply re-checks that
+    /// the node is still a container with no children, and otherwise does nothing.
+    ReapContainer { path: String },
+    /// Leader-proposed removal of an expired TTL node. Apply re-checks, with this entry's time,
+    /// that the node is a TTL node with no children whose `mtime + ttl` has passed.
+    ReapTtl { path: String },
+    /// Does nothing; used to commit a barrier (e.g. the leader's first entry).
+    Noop,
+}
+
+/// A client write, already decoded and version-checked for shape (not for state).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WriteOp {
+    /// create / create2 / createContainer / createTTL: the wire flavour only changes the reply,
+    /// which the server picks. `ttl_ms` is meaningful only for TTL modes.
+    Create {
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl_ms: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    /// Only valid inside a multi.
+    Check {
+        path: String,
+        version: i32,
+    },
+    Multi(Vec<WriteOp>),
+}
+
+/// The result of applying one command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// `path` is the actual path (with the sequential suffix, if any).
+    Created { path: String, stat: Stat },
+    Deleted,
+    DataSet { stat: Stat },
+    AclSet { stat: Stat },
+    Checked,
+    /// One result per sub-op, in order, with ZooKeeper's pattern on failure: sub-ops before the
+    /// failing one report `Err(ErrorCode::Ok)`, the failing one its code, later ones
+    /// `Err(ErrorCode::RuntimeInconsistency)`. When any sub-op fails nothing is changed.
+    Multi(Vec<Result<Outcome, ErrorCode>>),
+    SessionCreated { session_id: i64, timeout_ms: i32 },
+    SessionResumed { timeout_ms: i32 },
+    SessionClosed,
+    Reaped,
+    Nothing,
+}
+
+/// A change that may fire watches, in the order it happened. The server's watch manager maps
+/// these to notifications (including persistent and recursive watches).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchTrigger {
+    pub path: String,
+    pub event: EventType,
+}
+
+/// What [`StateMachine::apply`](crate::StateMachine) returns for one entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The entry's zxid (its Raft log index).
+    pub zxid: i64,
+    pub result: Result<Outcome, ErrorCode>,
+    pub triggers: Vec<WatchTrigger>,
+}
