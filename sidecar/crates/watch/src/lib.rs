@@ -21,6 +21,8 @@
 //!   persistent and recursive watches included. 3.8.0 only knew types 1-3, and its Data/Children
 //!   removal took the whole entry of that table whatever its mode (ZOOKEEPER-4471, 3.9.0).
 //!   Any removes persistent and recursive watches in both versions.
+//! - A recursive watch is one entry of the data table; 3.8.0 also filed it in the child table
+//!   (no visible effect on events, but `watch_count` counted it twice).
 //!
 //! Watches are filed by session id, where ZooKeeper files them by connection. A session has at
 //! most one live connection to a member, and the client replays its watches with setWatches on

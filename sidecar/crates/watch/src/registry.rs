@@ -246,7 +246,8 @@ impl WatchRegistry {
     /// Total watches as ZooKeeper's `watch_count` metric counts them: entries of the data table
     /// plus entries of the child table. A data or exists watch counts 1, a child watch 1, a
     /// recursive watch 1, a persistent watch 2 (it sits in both tables); a session's data and
-    /// child watch on one path count 2.
+    /// child watch on one path count 2. (ZooKeeper 3.8.0 counted a recursive watch 2, as it also
+    /// filed it in the child table; 3.9 counts 1.)
     pub fn watch_count(&self) -> usize {
         self.table_entries
     }

@@ -4,6 +4,7 @@ mod introspection;
 mod model;
 mod removal;
 mod replay;
+mod transcripts;
 mod trigger;
 
 use corral_proto::EventType;
