@@ -56,7 +56,9 @@ pub enum CommandKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// create / create2 / createContainer / createTTL: the wire flavour only changes the reply,
-    /// which the server picks. `ttl_ms` is meaningful only for TTL modes.
+    /// which the server picks. `ttl_ms` is meaningful only for TTL modes; pass -1 (ZooKeeper's
+    /// value for plain creates) or 0 otherwise. A positive `ttl_ms` with a non-TTL mode is
+    /// refused with BadArguments, as ZooKeeper refuses a createTTL whose flags are not a TTL mode.
     Create {
         path: String,
         data: Vec<u8>,
@@ -90,17 +92,29 @@ pub enum WriteOp {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// `path` is the actual path (with the sequential suffix, if any).
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
-    DataSet { stat: Stat },
-    AclSet { stat: Stat },
+    DataSet {
+        stat: Stat,
+    },
+    AclSet {
+        stat: Stat,
+    },
     Checked,
     /// One result per sub-op, in order, with ZooKeeper's pattern on failure: sub-ops before the
     /// failing one report `Err(ErrorCode::Ok)`, the failing one its code, later ones
     /// `Err(ErrorCode::RuntimeInconsistency)`. When any sub-op fails nothing is changed.
     Multi(Vec<Result<Outcome, ErrorCode>>),
-    SessionCreated { session_id: i64, timeout_ms: i32 },
-    SessionResumed { timeout_ms: i32 },
+    SessionCreated {
+        session_id: i64,
+        timeout_ms: i32,
+    },
+    SessionResumed {
+        timeout_ms: i32,
+    },
     SessionClosed,
     Reaped,
     Nothing,
