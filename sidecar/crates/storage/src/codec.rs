@@ -9,7 +9,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> io::Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot encode value: {e}")))
+    postcard::to_stdvec(value).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot encode value: {e}"),
+        )
+    })
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {

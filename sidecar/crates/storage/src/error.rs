@@ -15,7 +15,9 @@ pub(crate) const RESTORE_ADVICE: &str = "this member's Raft data cannot be trust
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// A filesystem operation failed (permissions, missing disk, full disk...).
-    #[error("cannot {action} {path}: {source}; check that the path exists, is writable by this process and the disk is healthy")]
+    #[error(
+        "cannot {action} {path}: {source}; check that the path exists, is writable by this process and the disk is healthy"
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -24,7 +26,9 @@ pub enum StorageError {
     },
 
     /// Another process (or another store in this process) already uses the directory.
-    #[error("{path} is locked by another running node; two nodes must never share a data directory — stop the other node or give this one its own directory")]
+    #[error(
+        "{path} is locked by another running node; two nodes must never share a data directory — stop the other node or give this one its own directory"
+    )]
     Locked { path: PathBuf },
 
     /// A log record is damaged somewhere other than an unacknowledged tail.
@@ -40,7 +44,9 @@ pub enum StorageError {
     CorruptSegmentHeader { file: PathBuf, reason: String },
 
     /// Log entries that should exist are missing (a segment file was removed or renamed).
-    #[error("log entries are missing: expected index {expected} at the start of {file}, found {found}; {RESTORE_ADVICE}")]
+    #[error(
+        "log entries are missing: expected index {expected} at the start of {file}, found {found}; {RESTORE_ADVICE}"
+    )]
     MissingEntries {
         file: PathBuf,
         expected: u64,

@@ -21,7 +21,11 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 pub(crate) fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = tmp_path(path);
     {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
     }
@@ -68,6 +72,9 @@ mod tests {
 
     #[test]
     fn tmp_path_is_a_sibling() {
-        assert_eq!(tmp_path(Path::new("/a/b/vote")), PathBuf::from("/a/b/vote.tmp"));
+        assert_eq!(
+            tmp_path(Path::new("/a/b/vote")),
+            PathBuf::from("/a/b/vote.tmp")
+        );
     }
 }

@@ -65,7 +65,11 @@ pub(crate) struct IoWorker {
 impl IoWorker {
     /// Starts the worker. `keep_alive` is dropped only when the worker exits (used to hold the
     /// directory lock until the last queued fsync has finished).
-    pub(crate) fn start(name: String, poison: Poison, keep_alive: Box<dyn Send>) -> io::Result<IoWorker> {
+    pub(crate) fn start(
+        name: String,
+        poison: Poison,
+        keep_alive: Box<dyn Send>,
+    ) -> io::Result<IoWorker> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             run(rx, poison);

@@ -80,11 +80,17 @@ impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Damage::TruncatedHeader { available } => {
-                write!(f, "record header cut short ({available} of {RECORD_HEADER_LEN} bytes present)")
+                write!(
+                    f,
+                    "record header cut short ({available} of {RECORD_HEADER_LEN} bytes present)"
+                )
             }
             Damage::BadHeaderChecksum => write!(f, "record header checksum mismatch"),
             Damage::EmptyPayload => write!(f, "record header declares an empty payload"),
-            Damage::TruncatedPayload { declared, available } => write!(
+            Damage::TruncatedPayload {
+                declared,
+                available,
+            } => write!(
                 f,
                 "record payload cut short ({available} of {declared} bytes present)"
             ),
@@ -97,7 +103,9 @@ impl std::fmt::Display for Damage {
 pub(crate) fn read_record(buf: &[u8], offset: usize) -> Result<RecordSpan, Damage> {
     let rest = &buf[offset.min(buf.len())..];
     if rest.len() < RECORD_HEADER_LEN {
-        return Err(Damage::TruncatedHeader { available: rest.len() });
+        return Err(Damage::TruncatedHeader {
+            available: rest.len(),
+        });
     }
     let len_bytes: [u8; 4] = rest[0..4].try_into().expect("4 bytes");
     let payload_crc: [u8; 4] = rest[4..8].try_into().expect("4 bytes");
@@ -111,13 +119,19 @@ pub(crate) fn read_record(buf: &[u8], offset: usize) -> Result<RecordSpan, Damag
     }
     let available = rest.len() - RECORD_HEADER_LEN;
     if payload_len > available {
-        return Err(Damage::TruncatedPayload { declared: payload_len, available });
+        return Err(Damage::TruncatedPayload {
+            declared: payload_len,
+            available,
+        });
     }
     let payload = &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + payload_len];
     if crc32fast::hash(payload) != u32::from_le_bytes(payload_crc) {
         return Err(Damage::BadPayloadChecksum);
     }
-    Ok(RecordSpan { offset, payload_len })
+    Ok(RecordSpan {
+        offset,
+        payload_len,
+    })
 }
 
 /// The first damaged record found by [`scan_records`].
@@ -158,12 +172,20 @@ pub(crate) fn scan_records(buf: &[u8], start: usize) -> Scan {
                 return Scan {
                     records,
                     valid_end: offset,
-                    damage: Some(DamageReport { offset, damage, intact_record_after }),
+                    damage: Some(DamageReport {
+                        offset,
+                        damage,
+                        intact_record_after,
+                    }),
                 };
             }
         }
     }
-    Scan { records, valid_end: offset, damage: None }
+    Scan {
+        records,
+        valid_end: offset,
+        damage: None,
+    }
 }
 
 /// Looks for any intact record after damage at `offset`.
@@ -181,7 +203,8 @@ fn find_intact_record_after(buf: &[u8], offset: usize, damage: Damage) -> Option
         }
         Damage::BadHeaderChecksum | Damage::EmptyPayload => offset + 1,
     };
-    (from..buf.len().saturating_sub(RECORD_HEADER_LEN - 1)).find(|&candidate| read_record(buf, candidate).is_ok())
+    (from..buf.len().saturating_sub(RECORD_HEADER_LEN - 1))
+        .find(|&candidate| read_record(buf, candidate).is_ok())
 }
 
 #[cfg(test)]
@@ -202,7 +225,11 @@ mod tests {
         let scan = scan_records(&buf, 0);
         assert_eq!(scan.damage, None);
         assert_eq!(scan.valid_end, buf.len());
-        let payloads: Vec<&[u8]> = scan.records.iter().map(|r| &buf[r.payload_range()]).collect();
+        let payloads: Vec<&[u8]> = scan
+            .records
+            .iter()
+            .map(|r| &buf[r.payload_range()])
+            .collect();
         assert_eq!(payloads, vec![&b"alpha"[..], b"b", b"gamma-gamma"]);
     }
 
@@ -211,7 +238,13 @@ mod tests {
         let mut buf = b"HEADER".to_vec();
         encode_record(b"x", &mut buf);
         let scan = scan_records(&buf, 6);
-        assert_eq!(scan.records, vec![RecordSpan { offset: 6, payload_len: 1 }]);
+        assert_eq!(
+            scan.records,
+            vec![RecordSpan {
+                offset: 6,
+                payload_len: 1
+            }]
+        );
         assert_eq!(scan.damage, None);
     }
 
@@ -260,7 +293,10 @@ mod tests {
         let report = scan.damage.expect("damage");
         assert_eq!(report.offset, second);
         assert_eq!(report.damage, Damage::BadPayloadChecksum);
-        assert_eq!(report.intact_record_after, Some(second + RECORD_HEADER_LEN + 6));
+        assert_eq!(
+            report.intact_record_after,
+            Some(second + RECORD_HEADER_LEN + 6)
+        );
     }
 
     #[test]
@@ -271,7 +307,10 @@ mod tests {
         let report = scan_records(&buf, 0).damage.expect("damage");
         assert_eq!(report.offset, second);
         assert_eq!(report.damage, Damage::BadHeaderChecksum);
-        assert_eq!(report.intact_record_after, Some(second + RECORD_HEADER_LEN + 6));
+        assert_eq!(
+            report.intact_record_after,
+            Some(second + RECORD_HEADER_LEN + 6)
+        );
     }
 
     #[test]

@@ -95,7 +95,11 @@ impl Segment {
         let path = dir.join(segment_file_name(first_index));
         let tmp = fsutil::tmp_path(&path);
         {
-            let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
             file.write_all(&encode_segment_header(first_index))?;
             file.sync_all()?;
         }
@@ -121,7 +125,10 @@ mod tests {
     fn names_round_trip_and_sort_numerically() {
         assert_eq!(segment_file_name(42), "segment-00000000000000000042.log");
         assert_eq!(parse_segment_file_name(&segment_file_name(42)), Some(42));
-        assert_eq!(parse_segment_file_name(&segment_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
         assert!(segment_file_name(9) < segment_file_name(10));
         for bad in [
             "segment-42.log",
@@ -137,11 +144,23 @@ mod tests {
     fn header_round_trip_and_mismatches() {
         let header = encode_segment_header(7);
         assert_eq!(check_segment_header(&header, 7), Ok(()));
-        assert!(check_segment_header(&header, 8).unwrap_err().contains("name says 8"));
-        assert!(check_segment_header(&header[..10], 7).unwrap_err().contains("shorter"));
+        assert!(
+            check_segment_header(&header, 8)
+                .unwrap_err()
+                .contains("name says 8")
+        );
+        assert!(
+            check_segment_header(&header[..10], 7)
+                .unwrap_err()
+                .contains("shorter")
+        );
         let mut bad = header;
         bad[9] ^= 1;
-        assert!(check_segment_header(&bad, 7).unwrap_err().contains("checksum"));
+        assert!(
+            check_segment_header(&bad, 7)
+                .unwrap_err()
+                .contains("checksum")
+        );
     }
 
     #[test]

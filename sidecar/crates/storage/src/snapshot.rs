@@ -38,13 +38,18 @@ pub struct SnapshotId {
 
 impl SnapshotId {
     fn file_name(&self) -> String {
-        format!("{NAME_PREFIX}{:020}-{:020}{NAME_SUFFIX}", self.last_index, self.term)
+        format!(
+            "{NAME_PREFIX}{:020}-{:020}{NAME_SUFFIX}",
+            self.last_index, self.term
+        )
     }
 
     fn parse_file_name(name: &str) -> Option<SnapshotId> {
         let middle = name.strip_prefix(NAME_PREFIX)?.strip_suffix(NAME_SUFFIX)?;
         let (index, term) = middle.split_once('-')?;
-        let number = |s: &str| (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?;
+        let number = |s: &str| {
+            (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+        };
         Some(SnapshotId {
             last_index: number(index)?,
             term: number(term)?,
@@ -64,9 +69,15 @@ fn encode_header(id: SnapshotId, meta_len: usize, data_len: usize) -> [u8; HEADE
 }
 
 /// Checks a whole snapshot file image and splits it into `(meta, data)` ranges.
-fn decode_file(bytes: &[u8], expected: SnapshotId) -> Result<(std::ops::Range<usize>, std::ops::Range<usize>), String> {
+fn decode_file(
+    bytes: &[u8],
+    expected: SnapshotId,
+) -> Result<(std::ops::Range<usize>, std::ops::Range<usize>), String> {
     if bytes.len() < HEADER_LEN + TRAILER_LEN {
-        return Err(format!("file is {} bytes, too short for a snapshot", bytes.len()));
+        return Err(format!(
+            "file is {} bytes, too short for a snapshot",
+            bytes.len()
+        ));
     }
     if &bytes[..8] != SNAPSHOT_MAGIC {
         return Err("missing or wrong file signature".into());
@@ -137,7 +148,11 @@ impl SnapshotStore {
         crc.update(meta);
         crc.update(data);
         {
-            let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
             file.write_all(&header)?;
             file.write_all(meta)?;
             file.write_all(data)?;
@@ -207,7 +222,9 @@ impl SnapshotStore {
             }
             match SnapshotId::parse_file_name(&name) {
                 Some(id) => ids.push(id),
-                None => tracing::warn!(file = %path.display(), "ignoring unexpected file in the snapshot directory"),
+                None => {
+                    tracing::warn!(file = %path.display(), "ignoring unexpected file in the snapshot directory")
+                }
             }
         }
         ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -251,9 +268,16 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         let name = id(42, 7).file_name();
-        assert_eq!(name, "snapshot-00000000000000000042-00000000000000000007.snap");
+        assert_eq!(
+            name,
+            "snapshot-00000000000000000042-00000000000000000007.snap"
+        );
         assert_eq!(SnapshotId::parse_file_name(&name), Some(id(42, 7)));
-        for bad in ["snapshot-42-7.snap", "snapshot-00000000000000000042.snap", "x.snap"] {
+        for bad in [
+            "snapshot-42-7.snap",
+            "snapshot-00000000000000000042.snap",
+            "x.snap",
+        ] {
             assert_eq!(SnapshotId::parse_file_name(bad), None, "{bad}");
         }
     }
@@ -270,8 +294,14 @@ mod tests {
         store.save(id(10, 1), b"m10", b"d10").unwrap();
         store.save(id(200, 3), b"m200", b"d200").unwrap();
         store.save(id(30, 2), b"m30", b"").unwrap();
-        assert_eq!(store.load_latest().unwrap(), Some((b"m200".to_vec(), b"d200".to_vec())));
-        assert_eq!(store.list().unwrap(), vec![id(200, 3), id(30, 2), id(10, 1)]);
+        assert_eq!(
+            store.load_latest().unwrap(),
+            Some((b"m200".to_vec(), b"d200".to_vec()))
+        );
+        assert_eq!(
+            store.list().unwrap(),
+            vec![id(200, 3), id(30, 2), id(10, 1)]
+        );
     }
 
     #[test]
@@ -281,7 +311,10 @@ mod tests {
         // An interrupted save of a newer snapshot: only its temp file exists.
         let tmp = fsutil::tmp_path(&store.dir().join(id(9, 1).file_name()));
         fs::write(&tmp, b"partial").unwrap();
-        assert_eq!(store.load_latest().unwrap(), Some((b"meta".to_vec(), b"data".to_vec())));
+        assert_eq!(
+            store.load_latest().unwrap(),
+            Some((b"meta".to_vec(), b"data".to_vec()))
+        );
         assert!(!tmp.exists());
     }
 
@@ -292,7 +325,10 @@ mod tests {
         store.save(id(9, 2), b"new-meta", b"new-data").unwrap();
         let newest = store.dir().join(id(9, 2).file_name());
         flip_byte(&newest, HEADER_LEN + 10);
-        assert_eq!(store.load_latest().unwrap(), Some((b"old-meta".to_vec(), b"old-data".to_vec())));
+        assert_eq!(
+            store.load_latest().unwrap(),
+            Some((b"old-meta".to_vec(), b"old-data".to_vec()))
+        );
     }
 
     #[test]
@@ -315,7 +351,9 @@ mod tests {
     fn purge_keeps_newest_intact_ones() {
         let (_dir, store) = store();
         for i in 1..=5 {
-            store.save(id(i * 10, 1), b"m", format!("d{i}").as_bytes()).unwrap();
+            store
+                .save(id(i * 10, 1), b"m", format!("d{i}").as_bytes())
+                .unwrap();
         }
         store.purge(2).unwrap();
         assert_eq!(store.list().unwrap(), vec![id(50, 1), id(40, 1)]);
@@ -331,6 +369,9 @@ mod tests {
         flip_byte(&store.dir().join(id(20, 1).file_name()), HEADER_LEN);
         store.purge(1).unwrap();
         assert_eq!(store.list().unwrap(), vec![id(10, 1)]);
-        assert_eq!(store.load_latest().unwrap(), Some((b"m".to_vec(), b"good".to_vec())));
+        assert_eq!(
+            store.load_latest().unwrap(),
+            Some((b"m".to_vec(), b"good".to_vec()))
+        );
     }
 }

@@ -42,7 +42,8 @@ pub(crate) fn read_value<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, 
     if bytes.len() < STATE_MAGIC.len() || &bytes[..STATE_MAGIC.len()] != STATE_MAGIC {
         return Err(corrupt("missing or wrong file signature".into()));
     }
-    let span = record::read_record(&bytes, STATE_MAGIC.len()).map_err(|d| corrupt(d.to_string()))?;
+    let span =
+        record::read_record(&bytes, STATE_MAGIC.len()).map_err(|d| corrupt(d.to_string()))?;
     if span.offset + span.total_len() != bytes.len() {
         return Err(corrupt("unexpected bytes after the value".into()));
     }
@@ -70,7 +71,9 @@ pub(crate) struct SlotFile {
 
 impl SlotFile {
     /// Opens (creating if needed) the slot file and returns the newest intact value.
-    pub(crate) fn open<T: DeserializeOwned>(path: &Path) -> Result<(SlotFile, Option<T>), StorageError> {
+    pub(crate) fn open<T: DeserializeOwned>(
+        path: &Path,
+    ) -> Result<(SlotFile, Option<T>), StorageError> {
         let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)
@@ -80,7 +83,8 @@ impl SlotFile {
             .open(path)
             .map_err(|e| StorageError::io("open", path, e))?;
         if !existed {
-            fsutil::sync_dir(fsutil::parent_of(path)).map_err(|e| StorageError::io("sync directory of", path, e))?;
+            fsutil::sync_dir(fsutil::parent_of(path))
+                .map_err(|e| StorageError::io("sync directory of", path, e))?;
         }
         let bytes = std::fs::read(path).map_err(|e| StorageError::io("read", path, e))?;
         let mut best: Option<(u64, T)> = None;
@@ -126,7 +130,11 @@ impl SlotFile {
         if buf.len() > SLOT_SIZE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("value for {} is {} bytes, more than the {SLOT_SIZE}-byte slot", self.path.display(), buf.len()),
+                format!(
+                    "value for {} is {} bytes, more than the {SLOT_SIZE}-byte slot",
+                    self.path.display(),
+                    buf.len()
+                ),
             ));
         }
         let slot = (seq % 2) as usize;
@@ -156,7 +164,10 @@ mod tests {
         let path = dir.path().join("vote");
         assert_eq!(read_value::<(u64, String)>(&path).unwrap(), None);
         write_value(&path, &(7u64, "x".to_string())).unwrap();
-        assert_eq!(read_value::<(u64, String)>(&path).unwrap(), Some((7, "x".to_string())));
+        assert_eq!(
+            read_value::<(u64, String)>(&path).unwrap(),
+            Some((7, "x".to_string()))
+        );
     }
 
     #[test]
@@ -170,7 +181,10 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = read_value::<u64>(&path).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, StorageError::CorruptStateFile { .. }), "{msg}");
+        assert!(
+            matches!(err, StorageError::CorruptStateFile { .. }),
+            "{msg}"
+        );
         assert!(msg.contains("vote"), "{msg}");
         assert!(msg.contains("restore"), "{msg}");
     }

@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::TypeConfigExt;
-use openraft::type_config::async_runtime::OneshotSender;
 use openraft::type_config::alias::{LogIdOf, VoteOf};
+use openraft::type_config::async_runtime::OneshotSender;
 use openraft::{OptionalSend, RaftTypeConfig};
 
 pub use self::reader::LogReader;
@@ -141,13 +141,15 @@ impl<C: RaftTypeConfig> LogStore<C> {
         fsutil::ensure_dir(dir).map_err(|e| StorageError::io("create directory", dir, e))?;
         let lock = lock_dir(dir)?;
         let log_dir = dir.join("log");
-        fsutil::ensure_dir(&log_dir).map_err(|e| StorageError::io("create directory", &log_dir, e))?;
+        fsutil::ensure_dir(&log_dir)
+            .map_err(|e| StorageError::io("create directory", &log_dir, e))?;
 
         let vote_path = dir.join("vote");
         let purged_path = dir.join("purged");
         let vote: Option<VoteOf<C>> = state_file::read_value(&vote_path)?;
         let last_purged: Option<LogIdOf<C>> = state_file::read_value(&purged_path)?;
-        let (committed, committed_value) = SlotFile::open::<Option<LogIdOf<C>>>(&dir.join("committed"))?;
+        let (committed, committed_value) =
+            SlotFile::open::<Option<LogIdOf<C>>>(&dir.join("committed"))?;
         let committed_value = committed_value.flatten();
 
         let recovered = recovery::recover_log::<C>(&log_dir, last_purged.as_ref())?;
@@ -191,7 +193,10 @@ impl<C: RaftTypeConfig> LogStore<C> {
     }
 
     /// Runs `op` on the I/O thread after everything queued before it, and waits for it.
-    async fn run_on_worker<T: Send + 'static>(&self, op: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    async fn run_on_worker<T: Send + 'static>(
+        &self,
+        op: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
         let (tx, rx) = C::oneshot::<io::Result<()>>();
         let output = Arc::new(Mutex::new(None));
         let slot = output.clone();
@@ -205,7 +210,8 @@ impl<C: RaftTypeConfig> LogStore<C> {
                 let _ = tx.send(result);
             }),
         });
-        rx.await.map_err(|_| io::Error::other("Raft log I/O thread stopped"))??;
+        rx.await
+            .map_err(|_| io::Error::other("Raft log I/O thread stopped"))??;
         let value = output.lock().unwrap_or_else(|e| e.into_inner()).take();
         value.ok_or_else(|| io::Error::other("Raft log I/O operation produced no result"))
     }
@@ -237,7 +243,9 @@ fn lock_dir(dir: &Path) -> Result<File, StorageError> {
         .map_err(|e| StorageError::io("open", &path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StorageError::Locked { path: dir.to_path_buf() }),
+        Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
+            path: dir.to_path_buf(),
+        }),
         Err(TryLockError::Error(e)) => Err(StorageError::io("lock", &path, e)),
     }
 }
@@ -269,7 +277,8 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         self.poison.check()?;
         let path = self.vote_path.clone();
         let value = vote.clone();
-        self.run_on_worker(move || state_file::write_value(&path, &value)).await?;
+        self.run_on_worker(move || state_file::write_value(&path, &value))
+            .await?;
         // Readers see the vote only once it is durable.
         write_lock(&self.shared).vote = Some(vote.clone());
         Ok(())
@@ -280,7 +289,8 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         self.poison.check()?;
         if let Err(e) = self.committed.write(&committed) {
-            self.poison.set(format!("writing the committed log id failed: {e}"));
+            self.poison
+                .set(format!("writing the committed log id failed: {e}"));
             return Err(e);
         }
         self.committed_value = committed;
@@ -336,23 +346,34 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
             }
             let rel = batch.len() as u64;
             record::encode_record(&payload, &mut batch);
-            placed.push((LogIdOf::<C>::new(leader_id.clone(), index), rel, batch.len() as u64 - rel));
+            placed.push((
+                LogIdOf::<C>::new(leader_id.clone(), index),
+                rel,
+                batch.len() as u64 - rel,
+            ));
         }
         drop(entries);
 
         if self.needs_new_segment(batch.len() as u64) {
             let dir = self.log_dir.clone();
-            let segment = Arc::new(self.run_on_worker(move || Segment::create(&dir, first_index)).await?);
+            let segment = Arc::new(
+                self.run_on_worker(move || Segment::create(&dir, first_index))
+                    .await?,
+            );
             tracing::debug!(file = %segment.path.display(), "started new log segment");
             write_lock(&self.shared)
                 .segments
                 .insert(segment.first_index, segment.clone());
             self.active = Some(segment);
         }
-        let segment = self.active.clone().expect("an active segment was just ensured");
+        let segment = self
+            .active
+            .clone()
+            .expect("an active segment was just ensured");
         let base = segment.len();
         if let Err(e) = segment.file.write_all_at(&batch, base) {
-            self.poison.set(format!("writing to {} failed: {e}", segment.path.display()));
+            self.poison
+                .set(format!("writing to {} failed: {e}", segment.path.display()));
             return Err(e);
         }
         segment.set_len(base + batch.len() as u64);
@@ -360,12 +381,14 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         // Visible to readers now; durable (and acknowledged) once the worker has synced.
         {
             let mut shared = write_lock(&self.shared);
-            shared.entries.extend(placed.into_iter().map(|(log_id, rel, len)| EntryLoc {
-                log_id,
-                segment: segment.first_index,
-                offset: base + rel,
-                len,
-            }));
+            shared
+                .entries
+                .extend(placed.into_iter().map(|(log_id, rel, len)| EntryLoc {
+                    log_id,
+                    segment: segment.first_index,
+                    offset: base + rel,
+                    len,
+                }));
         }
         let mut files = vec![segment.file.clone()];
         if std::mem::take(&mut self.committed_dirty) {
@@ -394,14 +417,27 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
             let (cut_segment, cut_offset) = (cut.segment, cut.offset);
             shared.entries.truncate(pos);
             let doomed_from = keep_through.map_or(0, |k| k + 1);
-            let doomed: Vec<Arc<Segment>> = shared.segments.split_off(&doomed_from).into_values().rev().collect();
-            let shrink = shared.segments.get(&cut_segment).cloned().map(|seg| (seg, cut_offset));
+            let doomed: Vec<Arc<Segment>> = shared
+                .segments
+                .split_off(&doomed_from)
+                .into_values()
+                .rev()
+                .collect();
+            let shrink = shared
+                .segments
+                .get(&cut_segment)
+                .cloned()
+                .map(|seg| (seg, cut_offset));
             (doomed, shrink)
         };
         if let Some((seg, len)) = &shrink {
             seg.set_len(*len);
         }
-        self.active = read_lock(&self.shared).segments.values().next_back().cloned();
+        self.active = read_lock(&self.shared)
+            .segments
+            .values()
+            .next_back()
+            .cloned();
 
         let log_dir = self.log_dir.clone();
         self.run_on_worker(move || {
@@ -431,11 +467,16 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         // Record the purge point first: after a crash, open() finishes removing what it covers.
         let path = self.purged_path.clone();
         let value = log_id.clone();
-        self.run_on_worker(move || state_file::write_value(&path, &value)).await?;
+        self.run_on_worker(move || state_file::write_value(&path, &value))
+            .await?;
 
         let doomed: Vec<Arc<Segment>> = {
             let mut shared = write_lock(&self.shared);
-            while shared.entries.front().is_some_and(|e| e.log_id.index <= log_id.index) {
+            while shared
+                .entries
+                .front()
+                .is_some_and(|e| e.log_id.index <= log_id.index)
+            {
                 shared.entries.pop_front();
             }
             shared.last_purged = Some(log_id);
@@ -445,7 +486,9 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
                 u64::MAX => BTreeMap::new(),
                 k => shared.segments.split_off(&k),
             };
-            std::mem::replace(&mut shared.segments, live).into_values().collect()
+            std::mem::replace(&mut shared.segments, live)
+                .into_values()
+                .collect()
         };
         if doomed.is_empty() {
             return Ok(());

@@ -78,7 +78,9 @@ pub(super) fn read_entries<C: RaftTypeConfig>(
     if start >= end {
         return Ok(Vec::new());
     }
-    let locs = shared.entries.range((start - first) as usize..(end - first) as usize);
+    let locs = shared
+        .entries
+        .range((start - first) as usize..(end - first) as usize);
     let mut out = Vec::with_capacity((end - start) as usize);
     // Records of one segment are adjacent on disk, so each segment's share of the range is
     // fetched with a single read.
@@ -96,21 +98,34 @@ pub(super) fn read_entries<C: RaftTypeConfig>(
     Ok(out)
 }
 
-fn read_run<C: RaftTypeConfig>(shared: &Shared<C>, run: &[&EntryLoc<C>], out: &mut Vec<C::Entry>) -> io::Result<()> {
+fn read_run<C: RaftTypeConfig>(
+    shared: &Shared<C>,
+    run: &[&EntryLoc<C>],
+    out: &mut Vec<C::Entry>,
+) -> io::Result<()> {
     let (Some(head), Some(tail)) = (run.first(), run.last()) else {
         return Ok(());
     };
-    let segment = shared
-        .segments
-        .get(&head.segment)
-        .ok_or_else(|| io::Error::other(format!("log index {} refers to an unknown segment", head.log_id.index)))?;
-    let mut buf = vec![0u8; (tail.offset + tail.len - head.offset) as usize];
-    segment.file.read_exact_at(&mut buf, head.offset).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot read log index {} from {}: {e}", head.log_id.index, segment.path.display()),
-        )
+    let segment = shared.segments.get(&head.segment).ok_or_else(|| {
+        io::Error::other(format!(
+            "log index {} refers to an unknown segment",
+            head.log_id.index
+        ))
     })?;
+    let mut buf = vec![0u8; (tail.offset + tail.len - head.offset) as usize];
+    segment
+        .file
+        .read_exact_at(&mut buf, head.offset)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot read log index {} from {}: {e}",
+                    head.log_id.index,
+                    segment.path.display()
+                ),
+            )
+        })?;
     for loc in run {
         let rel = (loc.offset - head.offset) as usize;
         let damaged = |why: String| {
@@ -122,8 +137,8 @@ fn read_run<C: RaftTypeConfig>(shared: &Shared<C>, run: &[&EntryLoc<C>], out: &m
             ))
         };
         let span = record::read_record(&buf, rel).map_err(|d| damaged(d.to_string()))?;
-        let entry: C::Entry =
-            codec::decode(&buf[span.payload_range()]).map_err(|e| damaged(format!("does not decode: {e}")))?;
+        let entry: C::Entry = codec::decode(&buf[span.payload_range()])
+            .map_err(|e| damaged(format!("does not decode: {e}")))?;
         if entry.log_id_parts().1 != loc.log_id.index {
             return Err(damaged(format!("holds index {}", entry.log_id_parts().1)));
         }

@@ -58,7 +58,10 @@ struct ScannedSegment<C: RaftTypeConfig> {
     entries: Vec<EntryLoc<C>>,
 }
 
-pub(super) fn recover_log<C>(log_dir: &Path, purged: Option<&LogIdOf<C>>) -> Result<Recovered<C>, StorageError>
+pub(super) fn recover_log<C>(
+    log_dir: &Path,
+    purged: Option<&LogIdOf<C>>,
+) -> Result<Recovered<C>, StorageError>
 where
     C: RaftTypeConfig,
 {
@@ -141,21 +144,29 @@ fn list_segments(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
         }
         match segment::parse_segment_file_name(&name) {
             Some(first_index) => segments.push((first_index, path)),
-            None => tracing::warn!(file = %path.display(), "ignoring unexpected file in the log directory"),
+            None => {
+                tracing::warn!(file = %path.display(), "ignoring unexpected file in the log directory")
+            }
         }
     }
     segments.sort_unstable_by_key(|(first, _)| *first);
     Ok(segments)
 }
 
-fn scan_segment<C>(first_index: u64, path: &Path, in_last_segment: bool) -> Result<ScannedSegment<C>, StorageError>
+fn scan_segment<C>(
+    first_index: u64,
+    path: &Path,
+    in_last_segment: bool,
+) -> Result<ScannedSegment<C>, StorageError>
 where
     C: RaftTypeConfig,
 {
     let bytes = fs::read(path).map_err(|e| StorageError::io("read", path, e))?;
-    segment::check_segment_header(&bytes, first_index).map_err(|reason| StorageError::CorruptSegmentHeader {
-        file: path.to_path_buf(),
-        reason,
+    segment::check_segment_header(&bytes, first_index).map_err(|reason| {
+        StorageError::CorruptSegmentHeader {
+            file: path.to_path_buf(),
+            reason,
+        }
     })?;
     let scan = record::scan_records(&bytes, SEGMENT_HEADER_LEN);
     if let Some(report) = &scan.damage {
@@ -186,7 +197,9 @@ where
         let (leader_id, index) = entry.log_id_parts();
         let expected = first_index + n as u64;
         if index != expected {
-            return Err(corrupt(format!("record holds log index {index}, expected {expected}")));
+            return Err(corrupt(format!(
+                "record holds log index {index}, expected {expected}"
+            )));
         }
         entries.push(EntryLoc {
             log_id: LogIdOf::<C>::new(leader_id.clone(), index),
@@ -234,7 +247,10 @@ mod tests {
 
     #[test]
     fn only_a_tail_without_later_records_in_the_last_segment_is_torn() {
-        assert_eq!(judge_damage(&report(None), true), DamageVerdict::TruncateTail);
+        assert_eq!(
+            judge_damage(&report(None), true),
+            DamageVerdict::TruncateTail
+        );
         let DamageVerdict::Corrupt(why) = judge_damage(&report(Some(140)), true) else {
             panic!("expected corruption");
         };

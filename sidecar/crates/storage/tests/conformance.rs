@@ -1,0 +1,56 @@
+//! openraft's own storage conformance suite, run against `LogStore` on disk.
+
+mod common;
+
+use std::io;
+
+use common::{MemStateMachine, TC};
+use corral_storage::{LogStore, LogStoreOptions};
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::{ErrorSubject, ErrorVerb};
+use tempfile::TempDir;
+
+/// Builds a fresh store and state machine in a new temp dir per test case.
+struct DiskStoreBuilder {
+    segment_size: u64,
+}
+
+fn storage_error(e: impl std::fmt::Display) -> openraft::StorageError<TC> {
+    openraft::StorageError::from_io_error(
+        ErrorSubject::Store,
+        ErrorVerb::Read,
+        io::Error::other(e.to_string()),
+    )
+}
+
+impl StoreBuilder<TC, LogStore<TC>, MemStateMachine, TempDir> for DiskStoreBuilder {
+    async fn build(
+        &self,
+    ) -> Result<(TempDir, LogStore<TC>, MemStateMachine), openraft::StorageError<TC>> {
+        let dir = tempfile::tempdir().map_err(storage_error)?;
+        let store = LogStore::open(
+            &dir.path().join("log"),
+            LogStoreOptions {
+                segment_size: self.segment_size,
+            },
+        )
+        .map_err(storage_error)?;
+        let sm = MemStateMachine::new(&dir.path().join("sm"));
+        Ok((dir, store, sm))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openraft_suite_with_default_segments() -> Result<(), openraft::StorageError<TC>> {
+    Suite::test_all(DiskStoreBuilder {
+        segment_size: LogStoreOptions::default().segment_size,
+    })
+    .await
+}
+
+/// Segments small enough that most appends start a new one, so every suite case also crosses
+/// segment boundaries (purge and truncation delete whole files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openraft_suite_with_tiny_segments() -> Result<(), openraft::StorageError<TC>> {
+    Suite::test_all(DiskStoreBuilder { segment_size: 64 }).await
+}
