@@ -136,3 +136,93 @@ pub struct Applied {
     pub result: Result<Outcome, ErrorCode>,
     pub triggers: Vec<WatchTrigger>,
 }
+
+/// A one-line summary for logs (openraft requires `Display` of its log payload). Data, ACLs,
+/// passwords and auth ids are left out on purpose.
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            CommandKind::Write { session_id, op, .. } => {
+                write!(f, "write(session=0x{session_id:x}, {op})")?
+            }
+            CommandKind::CreateSession { timeout_ms, .. } => {
+                write!(f, "createSession(timeout={timeout_ms}ms)")?
+            }
+            CommandKind::ResumeSession { session_id, .. } => {
+                write!(f, "resumeSession(0x{session_id:x})")?
+            }
+            CommandKind::CloseSession { session_id } => {
+                write!(f, "closeSession(0x{session_id:x})")?
+            }
+            CommandKind::ReapContainer { path } => write!(f, "reapContainer({path})")?,
+            CommandKind::ReapTtl { path } => write!(f, "reapTtl({path})")?,
+            CommandKind::Noop => write!(f, "noop")?,
+        }
+        write!(f, " at {}", self.time_ms)
+    }
+}
+
+impl std::fmt::Display for WriteOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteOp::Create { path, mode, .. } => write!(f, "create {path} {mode:?}"),
+            WriteOp::Delete { path, version } => write!(f, "delete {path} v{version}"),
+            WriteOp::SetData { path, version, .. } => write!(f, "setData {path} v{version}"),
+            WriteOp::SetAcl { path, version, .. } => write!(f, "setACL {path} v{version}"),
+            WriteOp::Check { path, version } => write!(f, "check {path} v{version}"),
+            WriteOp::Multi(ops) => {
+                write!(f, "multi[")?;
+                for (i, op) in ops.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "; ")?;
+                    }
+                    write!(f, "{op}")?;
+                }
+                write!(f, "]")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_one_line_without_secrets() {
+        let cmd = Command {
+            time_ms: 7,
+            kind: CommandKind::Write {
+                session_id: 255,
+                owner: 1,
+                auth: vec![Id::new("digest", "alice:secret-hash")],
+                op: WriteOp::Multi(vec![
+                    WriteOp::Create {
+                        path: "/a".into(),
+                        data: b"payload".to_vec(),
+                        acl: Acl::open_unsafe(),
+                        mode: CreateMode::Ephemeral,
+                        ttl_ms: -1,
+                    },
+                    WriteOp::Delete {
+                        path: "/b".into(),
+                        version: 3,
+                    },
+                ]),
+            },
+        };
+        assert_eq!(
+            cmd.to_string(),
+            "write(session=0xff, multi[create /a Ephemeral; delete /b v3]) at 7"
+        );
+        let create = Command {
+            time_ms: 1,
+            kind: CommandKind::CreateSession {
+                timeout_ms: 30_000,
+                password: [0xab; 16],
+                owner: 2,
+            },
+        };
+        assert_eq!(create.to_string(), "createSession(timeout=30000ms) at 1");
+    }
+}
