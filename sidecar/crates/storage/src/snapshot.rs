@@ -3,7 +3,7 @@
 //! The store does not interpret snapshots: the caller passes opaque `meta` and `data` bytes
 //! (the Raft glue serializes openraft's snapshot meta and its own state into them).
 //!
-//! File: `snapshots/snapshot-<last index, 20 digits>-<term, 20 digits>.snap`
+//! File: `<dir>/snapshot-<last index, 20 digits>-<term, 20 digits>.snap`
 //!
 //! ```text
 //! magic "CRLSNAP1" | last_index u64 | term u64 | meta_len u64 | data_len u64 | meta | data | crc32
@@ -18,7 +18,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::error::StorageError;
 use crate::fsutil;
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"CRLSNAP1";
@@ -121,12 +120,17 @@ pub struct SnapshotStore {
 }
 
 impl SnapshotStore {
-    /// Opens (creating if needed) the snapshot store in `dir/snapshots`.
-    pub fn open(dir: &Path) -> Result<SnapshotStore, StorageError> {
-        let dir = dir.join("snapshots");
-        fsutil::ensure_dir(&dir).map_err(|e| StorageError::io("create directory", &dir, e))?;
+    /// Opens (creating if needed) the snapshot store whose files live directly in `dir`
+    /// (conventionally `<data dir>/snapshots`).
+    pub fn open(dir: &Path) -> io::Result<SnapshotStore> {
+        fsutil::ensure_dir(dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create snapshot directory {}: {e}", dir.display()),
+            )
+        })?;
         Ok(SnapshotStore {
-            dir,
+            dir: dir.to_path_buf(),
             lock: Mutex::new(()),
         })
     }

@@ -563,3 +563,34 @@ async fn appended_entries_are_readable_at_once_and_all_get_acknowledged() {
         (1..=200).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_renamed_segment_fails_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(dir.path(), DEFAULT);
+        fill(&mut store, 1, 1, 3, 3).await;
+    }
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let renamed = segment.with_file_name("segment-00000000000000000007.log");
+    fs::rename(&segment, &renamed).unwrap();
+    let err = LogStore::<TC>::open(dir.path(), LogStoreOptions::default())
+        .err()
+        .expect("open must fail");
+    match err {
+        StorageError::CorruptSegmentHeader { file, reason } => {
+            assert_eq!(file, renamed);
+            assert!(reason.contains("starts at index 1"), "{reason}");
+        }
+        other => panic!("expected CorruptSegmentHeader, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_zero_segment_size_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = LogStore::<TC>::open(dir.path(), LogStoreOptions { segment_size: 0 })
+        .err()
+        .expect("open must fail");
+    assert!(matches!(err, StorageError::InvalidOption(_)), "{err}");
+}
