@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// The advice shared by every "this member's data can't be trusted" error.
 pub(crate) const RESTORE_ADVICE: &str = "this member's Raft data cannot be trusted; restore it from its peers: \
      stop the node, move its data directory aside (keep it for diagnosis), and start it empty \
-     so the leader re-sends a snapshot and the log";
+     so the leader re-sends a snapshot and the log (a single-member group has no peers: \
+     restore its data directory from a backup instead)";
 
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]

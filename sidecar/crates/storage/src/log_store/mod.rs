@@ -77,8 +77,8 @@ pub(crate) struct EntryLoc<C: RaftTypeConfig> {
 pub(crate) struct Shared<C: RaftTypeConfig> {
     /// Live (appended, not purged) entries, contiguous by index.
     entries: VecDeque<EntryLoc<C>>,
-    /// Open segments by first index. May include a segment whose entries are all purged but
-    /// which still holds later, live ones... or, right after a purge of everything, none.
+    /// Open segment files by first index, oldest first. The oldest may still hold purged
+    /// entries before the first live one; it is deleted once all of its entries are purged.
     segments: BTreeMap<u64, Arc<Segment>>,
     vote: Option<VoteOf<C>>,
     last_purged: Option<LogIdOf<C>>,
