@@ -286,7 +286,10 @@ pub fn server_stats_json(
         "node_count": sample.znode_count,
     }));
     if let Some(connections) = connections {
-        let brief: Vec<_> = connections.iter().map(|c| connection_json(c, true)).collect();
+        let brief: Vec<_> = connections
+            .iter()
+            .map(|c| connection_json(c, true))
+            .collect();
         out.insert("connections".into(), brief.into());
         out.insert("secure_connections".into(), json!([]));
     }
@@ -431,7 +434,11 @@ pub fn voting_view_json(servers: &[ServerEntry]) -> Map<String, Value> {
         servers
             .iter()
             .map(|s| {
-                let role = if s.observer { "observer" } else { "participant" };
+                let role = if s.observer {
+                    "observer"
+                } else {
+                    "participant"
+                };
                 (
                     s.id.to_string(),
                     format!("{}:{}:{}:{role}", s.host, s.peer_port, s.election_port).into(),
@@ -455,10 +462,7 @@ pub enum Readiness {
 
 pub fn readiness_json(readiness: &Readiness) -> (StatusCode, Value) {
     match readiness {
-        Readiness::Ready { zxid } => (
-            StatusCode::OK,
-            json!({ "status": "ready", "zxid": zxid }),
-        ),
+        Readiness::Ready { zxid } => (StatusCode::OK, json!({ "status": "ready", "zxid": zxid })),
         Readiness::NoLeader => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({
@@ -554,10 +558,12 @@ fn gather_environment(settings: &Settings) -> Vec<(String, String)> {
     if let Some(release) = read_trimmed("/proc/sys/kernel/osrelease") {
         entries.push(("os.version", release));
     }
-    for (key, var) in [("user.name", "USER"), ("user.home", "HOME")] {
-        if let Ok(value) = std::env::var(var) {
-            entries.push((key, value));
-        }
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
+    if let Ok(user) = user {
+        entries.push(("user.name", user));
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        entries.push(("user.home", home));
     }
     entries.push(("user.dir", cwd));
     entries.push(("corral.data.dir", settings.data_dir.display().to_string()));
@@ -609,8 +615,11 @@ fn execute(server: &Server, cmd: AdminCommand, lead: Leadership) -> Value {
         AdminCommand::Dump => {
             let (sessions, ephemerals) = {
                 let core = server.consensus.core().lock();
-                let sessions: Vec<(i64, i32)> =
-                    core.sm.sessions().map(|(id, s)| (id, s.timeout_ms)).collect();
+                let sessions: Vec<(i64, i32)> = core
+                    .sm
+                    .sessions()
+                    .map(|(id, s)| (id, s.timeout_ms))
+                    .collect();
                 let ephemerals: BTreeMap<i64, Vec<String>> = core
                     .sm
                     .ephemerals_by_session()
@@ -668,7 +677,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 async fn list_commands() -> Response {
     (
-        [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         command_links(),
     )
         .into_response()
@@ -688,7 +700,9 @@ async fn run_command(State(state): State<AdminState>, UrlPath(name): UrlPath<Str
             tracing::error!(command = cmd.primary_name(), error = %e, "admin command failed");
             let body = command_response(
                 cmd.primary_name(),
-                Err(format!("the command failed inside the server ({e}); see the server log")),
+                Err(format!(
+                    "the command failed inside the server ({e}); see the server log"
+                )),
             );
             json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
         }
@@ -727,7 +741,6 @@ async fn readyz(State(state): State<AdminState>) -> Response {
 async fn metrics_endpoint(State(state): State<AdminState>, headers: HeaderMap) -> Response {
     metrics::metrics_response(&state.metrics, &headers)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -896,7 +909,10 @@ mod tests {
         assert_eq!(stats["min_latency"], 1);
         assert_eq!(stats["max_latency"], 16);
         assert_eq!(stats["num_alive_client_connections"], 1);
-        assert!(out.get("connections").is_none(), "srvr lists no connections");
+        assert!(
+            out.get("connections").is_none(),
+            "srvr lists no connections"
+        );
     }
 
     #[test]
@@ -1019,7 +1035,11 @@ mod tests {
         let entries = gather_environment(&settings());
         let version = entries.iter().find(|(k, _)| k == "zookeeper.version");
         assert_eq!(version.map(|(_, v)| v.as_str()), Some(ZOOKEEPER_VERSION));
-        assert!(entries.iter().any(|(k, v)| k == "corral.data.dir" && v == "corral-data"));
+        assert!(
+            entries
+                .iter()
+                .any(|(k, v)| k == "corral.data.dir" && v == "corral-data")
+        );
     }
 
     #[test]
@@ -1059,10 +1079,8 @@ mod tests {
     #[test]
     fn dump_groups_sessions_and_lists_only_sessions_with_ephemerals() {
         let sessions = [(3, 30_000), (1, 30_000), (2, 4_000)];
-        let ephemerals = BTreeMap::from([
-            (1, vec!["/a/e".to_string(), "/b".to_string()]),
-            (2, vec![]),
-        ]);
+        let ephemerals =
+            BTreeMap::from([(1, vec!["/a/e".to_string(), "/b".to_string()]), (2, vec![])]);
         assert_eq!(
             Value::Object(dump_json(&sessions, &ephemerals)),
             json!({
@@ -1125,6 +1143,192 @@ mod tests {
         let (status, body) = readiness_json(&Readiness::Behind("timed out".into()));
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body["reason"].as_str().unwrap().contains("timed out"));
+    }
+
+    // ----- Over loopback, against a real one-member server. -----
+
+    struct Reply {
+        status: u16,
+        content_type: String,
+        body: String,
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; the server closes it after answering.
+    async fn request(addr: SocketAddr, method: &str, path: &str, accept: Option<&str>) -> Reply {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{accept}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await.unwrap();
+            String::from_utf8(raw).unwrap()
+        };
+        let raw = tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .expect("the admin server answers within 10 s");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a complete HTTP answer");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-type")
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_default();
+        Reply {
+            status,
+            content_type,
+            body: body.to_string(),
+        }
+    }
+
+    async fn start_server(dir: &Path) -> (Arc<Server>, crate::raft::Consensus) {
+        use crate::raft::{Consensus, ConsensusOptions};
+        let mut settings = settings();
+        settings.data_dir = dir.to_path_buf();
+        settings.data_log_dir = dir.to_path_buf();
+        let consensus = Consensus::open(
+            dir,
+            ConsensusOptions {
+                node_id: settings.server_id,
+                peer_addr: "127.0.0.1:2888".into(),
+                extended_types_enabled: false,
+                snapshot_retain: 3,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(consensus.wait_for_leader(Duration::from_secs(20)).await);
+        (
+            Server::new(Arc::new(settings), consensus.clone()),
+            consensus,
+        )
+    }
+
+    fn json_body(reply: &Reply) -> Value {
+        assert_eq!(reply.content_type, "application/json");
+        serde_json::from_str(&reply.body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn admin_port_answers_commands_health_readiness_and_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, consensus) = start_server(dir.path()).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(server.clone(), listener));
+
+        let ruok = request(addr, "GET", "/commands/ruok", None).await;
+        assert_eq!(ruok.status, 200);
+        assert_eq!(
+            json_body(&ruok),
+            json!({ "command": "ruok", "error": null })
+        );
+
+        // Not gated by the four-letter whitelist, which by default enables srvr only.
+        assert!(!server.settings.four_letter_words.allows("mntr"));
+        let mntr = json_body(&request(addr, "GET", "/commands/mntr", None).await);
+        assert_eq!(mntr["command"], "monitor");
+        assert_eq!(mntr["error"], Value::Null);
+        assert_eq!(mntr["server_state"], "standalone");
+        assert!(mntr["znode_count"].as_i64().unwrap() >= 1, "{mntr}");
+
+        let srvr = json_body(&request(addr, "GET", "/commands/srvr", None).await);
+        assert_eq!(srvr["command"], "server_stats");
+        assert_eq!(srvr["server_stats"]["server_state"], "standalone");
+
+        let stat = json_body(&request(addr, "GET", "/commands/stat", None).await);
+        assert_eq!(stat["command"], "stats");
+        assert_eq!(stat["connections"], json!([]));
+
+        for name in [
+            "envi", "conf", "cons", "wchs", "wchc", "wchp", "dump", "isro", "dirs",
+        ] {
+            let body = json_body(&request(addr, "GET", &format!("/commands/{name}"), None).await);
+            assert_eq!(body["error"], Value::Null, "{name}: {body}");
+        }
+
+        let leader = json_body(&request(addr, "GET", "/commands/leader", None).await);
+        assert_eq!(
+            leader,
+            json!({ "command": "leader", "error": "server is not initialized" })
+        );
+
+        let unknown = request(addr, "GET", "/commands/nosuch", None).await;
+        assert_eq!(unknown.status, 200);
+        assert_eq!(json_body(&unknown)["error"], "Unknown command: nosuch");
+
+        let list = request(addr, "GET", "/commands", None).await;
+        assert_eq!(list.status, 200);
+        assert!(
+            list.body
+                .contains("<a href=\"/commands/monitor\">monitor</a>")
+        );
+
+        assert_eq!(
+            request(addr, "POST", "/commands/ruok", None).await.status,
+            405
+        );
+        assert_eq!(
+            request(addr, "GET", "/nothing-here", None).await.status,
+            404
+        );
+        assert_eq!(request(addr, "GET", "/healthz", None).await.status, 200);
+
+        let ready = request(addr, "GET", "/readyz", None).await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+        assert_eq!(json_body(&ready)["status"], "ready");
+
+        let text = request(addr, "GET", "/metrics", None).await;
+        assert_eq!(text.status, 200);
+        assert!(text.content_type.starts_with("text/plain; version=0.0.4"));
+        assert!(
+            text.body.contains("# TYPE znode_count gauge\n"),
+            "{}",
+            text.body
+        );
+        assert!(!text.body.contains("# EOF"));
+        let open = request(
+            addr,
+            "GET",
+            "/metrics",
+            Some("application/openmetrics-text;version=1.0.0"),
+        )
+        .await;
+        assert!(
+            open.content_type
+                .starts_with("application/openmetrics-text")
+        );
+        assert!(open.body.ends_with("# EOF\n"));
+
+        task.abort();
+        consensus.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn metrics_port_serves_only_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, consensus) = start_server(dir.path()).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(metrics::serve_metrics(server, listener));
+
+        let reply = request(addr, "GET", "/metrics", None).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.body.contains("\nquorum_size 1\n"), "{}", reply.body);
+        assert!(reply.body.contains("\nis_leader 1\n"), "{}", reply.body);
+        assert_eq!(
+            request(addr, "GET", "/commands/ruok", None).await.status,
+            404
+        );
+
+        task.abort();
+        consensus.shutdown().await;
     }
 
     #[test]

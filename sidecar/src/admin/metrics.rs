@@ -161,7 +161,11 @@ impl MetricsSample {
                 "Milliseconds since this server started",
                 int(self.uptime_ms),
             ),
-            gauge("znode_count", "Znodes in the data tree", int(self.znode_count)),
+            gauge(
+                "znode_count",
+                "Znodes in the data tree",
+                int(self.znode_count),
+            ),
             gauge(
                 "watch_count",
                 "Watches registered on this member",
@@ -349,7 +353,10 @@ pub fn metrics_response(registry: &Registry, headers: &HeaderMap) -> Response {
     let body = render(registry, format);
     (
         StatusCode::OK,
-        [(CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        )],
         body,
     )
         .into_response()
@@ -409,17 +416,26 @@ mod tests {
     #[test]
     fn gauges_carry_zookeepers_names_and_units() {
         let gauges = sample().gauges();
-        assert_eq!(value(&gauges, "avg_latency"), Some(GaugeValue::Float(5.3333)));
+        assert_eq!(
+            value(&gauges, "avg_latency"),
+            Some(GaugeValue::Float(5.3333))
+        );
         assert_eq!(value(&gauges, "min_latency"), Some(GaugeValue::Int(0)));
         assert_eq!(value(&gauges, "max_latency"), Some(GaugeValue::Int(16)));
         assert_eq!(value(&gauges, "packets_received"), Some(GaugeValue::Int(6)));
         assert_eq!(value(&gauges, "packets_sent"), Some(GaugeValue::Int(7)));
-        assert_eq!(value(&gauges, "num_alive_connections"), Some(GaugeValue::Int(1)));
+        assert_eq!(
+            value(&gauges, "num_alive_connections"),
+            Some(GaugeValue::Int(1))
+        );
         assert_eq!(value(&gauges, "uptime"), Some(GaugeValue::Int(17_019)));
         assert_eq!(value(&gauges, "znode_count"), Some(GaugeValue::Int(7)));
         assert_eq!(value(&gauges, "watch_count"), Some(GaugeValue::Int(4)));
         assert_eq!(value(&gauges, "ephemerals_count"), Some(GaugeValue::Int(1)));
-        assert_eq!(value(&gauges, "approximate_data_size"), Some(GaugeValue::Int(52)));
+        assert_eq!(
+            value(&gauges, "approximate_data_size"),
+            Some(GaugeValue::Int(52))
+        );
         assert_eq!(value(&gauges, "global_sessions"), Some(GaugeValue::Int(1)));
         assert_eq!(value(&gauges, "local_sessions"), Some(GaugeValue::Int(0)));
         assert_eq!(
@@ -479,8 +495,14 @@ mod tests {
     fn openmetrics_text_has_gauges_help_and_eof() {
         let registry = registry_from(sample);
         let text = render(&registry, Exposition::OpenMetrics);
-        assert!(text.contains("# TYPE znode_count gauge\nznode_count 7\n"), "{text}");
-        assert!(text.contains("# HELP znode_count Znodes in the data tree\n"), "{text}");
+        assert!(
+            text.contains("# TYPE znode_count gauge\nznode_count 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP znode_count Znodes in the data tree\n"),
+            "{text}"
+        );
         assert!(text.contains("\navg_latency 5.3333\n"), "{text}");
         assert!(text.contains("\nis_leader 1\n"), "{text}");
         assert!(text.contains("\nlast_zxid 42\n"), "{text}");
@@ -538,7 +560,8 @@ mod tests {
                       Max cpu time              unlimited            unlimited            seconds   \n\
                       Max open files            1024                 524288               files     \n";
         assert_eq!(parse_max_open_files(limits), Some(1024));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(parse_max_open_files(unlimited), None);
         assert_eq!(parse_max_open_files(""), None);
     }
@@ -565,6 +588,9 @@ mod tests {
     fn monitor_values_keep_integers_integral() {
         assert_eq!(GaugeValue::Int(3).to_json(), serde_json::json!(3));
         assert_eq!(GaugeValue::Float(0.5).to_json(), serde_json::json!(0.5));
-        assert_eq!(GaugeValue::Float(f64::NAN).to_json(), serde_json::Value::Null);
+        assert_eq!(
+            GaugeValue::Float(f64::NAN).to_json(),
+            serde_json::Value::Null
+        );
     }
 }
