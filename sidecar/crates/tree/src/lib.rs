@@ -13,6 +13,7 @@ pub mod command;
 mod machine;
 pub mod node;
 pub mod path;
+pub mod quota;
 pub mod session;
 pub mod tree;
 mod write;

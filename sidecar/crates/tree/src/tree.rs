@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::node::{Node, NodeKind, PersistedStat, approximate_size};
 use crate::path;
+use crate::quota::{self, StatsTrack};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataTree {
@@ -22,6 +23,8 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     /// Sum of `approximate_size` over all nodes, kept up to date on every change.
     data_size: u64,
+    /// Paths with a quota (ZooKeeper's `pTrie`), normalized; see `quota.rs`.
+    quotas: BTreeSet<String>,
 }
 
 /// How to revert one mutation.
@@ -47,6 +50,17 @@ enum Undo {
         path: String,
         acl: Vec<Acl>,
         stat: PersistedStat,
+    },
+    /// A quota statistics node's data was rewritten (its Stat was not touched).
+    StatsData {
+        path: String,
+        data: Vec<u8>,
+    },
+    QuotaAdded {
+        path: String,
+    },
+    QuotasRemoved {
+        paths: Vec<String>,
     },
 }
 
@@ -84,6 +98,7 @@ impl DataTree {
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             data_size: 0,
+            quotas: BTreeSet::new(),
         };
         let system = |acl: Vec<Acl>, aversion: i32| {
             let stat = PersistedStat {
@@ -179,14 +194,85 @@ impl DataTree {
             parent_node.stat.cversion = next;
             parent_node.stat.pzxid = zxid;
         }
+        // The Stat is taken before any quota bookkeeping rewrites a statistics node's data, as
+        // ZooKeeper copies it inside createNode.
         let stat = node.client_stat();
+        let bytes = node.data.len() as i64;
         self.insert_indexed(path.to_string(), node);
         journal.0.push(Undo::Created {
             path: path.to_string(),
-            parent,
+            parent: parent.clone(),
             parent_stat,
         });
+        if parent.starts_with(path::QUOTA) {
+            let target = quota::trim_quota_path(&parent)
+                .unwrap_or_default()
+                .to_string();
+            if name == quota::LIMIT_NODE && !quota::components(&target).is_empty() {
+                let normalized = quota::normalize(&target);
+                if self.quotas.insert(normalized.clone()) {
+                    journal.0.push(Undo::QuotaAdded { path: normalized });
+                }
+            }
+            if name == quota::STAT_NODE {
+                let (count, bytes) = self.subtree_totals(&target);
+                self.write_stats(path, StatsTrack::new(count, bytes), journal);
+            }
+        }
+        self.count_in_quota(path, 1, bytes, journal);
         stat
+    }
+
+    /// `DataTree.getCounts`: nodes and data bytes of the subtree at `path` (0, 0 if missing).
+    fn subtree_totals(&self, path: &str) -> (i64, i64) {
+        let Some(node) = self.nodes.get(path) else {
+            return (0, 0);
+        };
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let below = self
+            .nodes
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(p, _)| p.starts_with(&prefix));
+        let (mut count, mut bytes) = (1, node.data.len() as i64);
+        for (_, n) in below {
+            count += 1;
+            bytes += n.data.len() as i64;
+        }
+        (count, bytes)
+    }
+
+    /// `updateQuotaStat`: add to the statistics of the quota covering `path`, if any.
+    fn count_in_quota(&mut self, path: &str, count: i64, bytes: i64, journal: &mut Journal) {
+        let Some(prefix) = quota::max_prefix(self.quotas.iter(), path).cloned() else {
+            return;
+        };
+        let stat_path = quota::stat_path(&prefix);
+        let Some(node) = self.nodes.get(&stat_path) else {
+            tracing::warn!(quota = %prefix, "quota statistics node missing");
+            return;
+        };
+        let Some(mut stats) = StatsTrack::parse(&node.data) else {
+            tracing::warn!(path = %stat_path, "quota statistics unreadable; left unchanged");
+            return;
+        };
+        stats.add(count, bytes);
+        self.write_stats(&stat_path, stats, journal);
+    }
+
+    /// Rewrite a statistics node's data without touching its Stat, as ZooKeeper does.
+    fn write_stats(&mut self, path: &str, stats: StatsTrack, journal: &mut Journal) {
+        let data = stats.to_text().into_bytes();
+        let new_size = approximate_size(path, &data);
+        let node = self.node_mut(path);
+        let old = std::mem::replace(&mut node.data, data);
+        self.data_size = self.data_size - approximate_size(path, &old) + new_size;
+        journal.0.push(Undo::StatsData {
+            path: path.to_string(),
+            data: old,
+        });
     }
 
     /// `DataTree.deleteNode`: remove a childless node; the parent's pzxid moves to `zxid`, its
@@ -202,12 +288,35 @@ impl DataTree {
         }
         let node = self.remove_indexed(path);
         debug_assert!(node.children.is_empty(), "deleted {path} with children");
+        let bytes = node.data.len() as i64;
+        let name = name.to_string();
         journal.0.push(Undo::Deleted {
             path: path.to_string(),
-            parent,
+            parent: parent.clone(),
             node,
             parent_stat,
         });
+        // Removing a limit node drops that quota and every quota nested below it (ZooKeeper's
+        // PathTrie.deletePath removes the whole trie subtree).
+        if parent.starts_with(path::ZOOKEEPER) && name == quota::LIMIT_NODE {
+            let target = quota::trim_quota_path(&parent).unwrap_or_default();
+            let root = quota::components(target);
+            if !root.is_empty() {
+                let gone: Vec<String> = self
+                    .quotas
+                    .iter()
+                    .filter(|q| quota::components(q).starts_with(&root))
+                    .cloned()
+                    .collect();
+                for q in &gone {
+                    self.quotas.remove(q);
+                }
+                if !gone.is_empty() {
+                    journal.0.push(Undo::QuotasRemoved { paths: gone });
+                }
+            }
+        }
+        self.count_in_quota(path, -1, -bytes, journal);
     }
 
     /// `DataTree.setData`.
@@ -229,12 +338,14 @@ impl DataTree {
         node.stat.mtime = time_ms;
         node.stat.mzxid = zxid;
         let stat = node.client_stat();
+        let bytes_diff = node.data.len() as i64 - old_data.len() as i64;
         self.data_size = self.data_size - approximate_size(path, &old_data) + new_size;
         journal.0.push(Undo::DataSet {
             path: path.to_string(),
             data: old_data,
             stat: old_stat,
         });
+        self.count_in_quota(path, 0, bytes_diff, journal);
         stat
     }
 
@@ -299,6 +410,16 @@ impl DataTree {
                     node.acl = acl;
                     node.stat = stat;
                 }
+                Undo::StatsData { path, data } => {
+                    let size = approximate_size(&path, &data);
+                    let node = self.node_mut(&path);
+                    let current = std::mem::replace(&mut node.data, data);
+                    self.data_size = self.data_size - approximate_size(&path, &current) + size;
+                }
+                Undo::QuotaAdded { path } => {
+                    self.quotas.remove(&path);
+                }
+                Undo::QuotasRemoved { paths } => self.quotas.extend(paths),
             }
         }
     }
@@ -350,6 +471,11 @@ impl DataTree {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// Paths that carry a quota, normalized ("/app").
+    pub fn quotas(&self) -> impl Iterator<Item = &str> {
+        self.quotas.iter().map(String::as_str)
     }
 
     pub fn data_size(&self) -> u64 {
@@ -455,6 +581,57 @@ mod tests {
         assert_ne!(t, before);
         t.rollback(j);
         assert_eq!(t, before);
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn rollback_restores_quota_bookkeeping() {
+        let mut t = DataTree::new();
+        let mut j = Journal::default();
+        for p in ["/app", "/zookeeper/quota/app"] {
+            t.create(p, leaf(NodeKind::Persistent, 1), 1, &mut j);
+        }
+        let limits = "/zookeeper/quota/app/zookeeper_limits";
+        let stats = "/zookeeper/quota/app/zookeeper_stats";
+        let before = t.clone();
+        let mut j = Journal::default();
+        t.create(limits, leaf(NodeKind::Persistent, 2), 2, &mut j);
+        t.create(stats, leaf(NodeKind::Persistent, 2), 2, &mut j);
+        assert_eq!(t.get(stats).unwrap().data, b"count=1,bytes=1");
+        t.create("/app/x", leaf(NodeKind::Persistent, 2), 2, &mut j);
+        t.set_data("/app/x", b"four".to_vec(), 1, 2, 200, &mut j);
+        assert_eq!(t.get(stats).unwrap().data, b"count=2,bytes=5");
+        assert_eq!(t.quotas().collect::<Vec<_>>(), vec!["/app"]);
+        t.delete(limits, 2, &mut j);
+        assert_eq!(t.quotas().count(), 0);
+        t.create(limits, leaf(NodeKind::Persistent, 2), 2, &mut j);
+        t.check_invariants().unwrap();
+        t.rollback(j);
+        assert_eq!(t, before);
+        assert_eq!(t.quotas().count(), 0);
+        t.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn rollback_restores_existing_quotas_and_their_statistics() {
+        let mut t = DataTree::new();
+        let mut j = Journal::default();
+        let limits = "/zookeeper/quota/app/zookeeper_limits";
+        let stats = "/zookeeper/quota/app/zookeeper_stats";
+        for p in ["/app", "/zookeeper/quota/app", limits, stats] {
+            t.create(p, leaf(NodeKind::Persistent, 1), 1, &mut j);
+        }
+        let before = t.clone();
+        let mut j = Journal::default();
+        t.create("/app/x", leaf(NodeKind::Persistent, 2), 2, &mut j);
+        t.set_data("/app", b"four".to_vec(), 1, 2, 200, &mut j);
+        assert_eq!(t.get(stats).unwrap().data, b"count=2,bytes=5");
+        t.delete(limits, 2, &mut j);
+        assert_eq!(t.quotas().count(), 0);
+        t.rollback(j);
+        assert_eq!(t, before);
+        assert_eq!(t.get(stats).unwrap().data, b"count=1,bytes=1");
+        assert_eq!(t.quotas().collect::<Vec<_>>(), vec!["/app"]);
         t.check_invariants().unwrap();
     }
 

@@ -23,6 +23,10 @@ const PATHS: &[&str] = &[
     "/a//b",
     "/e",
     "/e/x",
+    // Quota bookkeeping for "/a" rewrites a statistics node on changes below "/a".
+    "/zookeeper/quota/a",
+    "/zookeeper/quota/a/zookeeper_limits",
+    "/zookeeper/quota/a/zookeeper_stats",
 ];
 
 fn path() -> impl Strategy<Value = String> {
@@ -58,8 +62,16 @@ fn single_op() -> impl Strategy<Value = WriteOp> {
     let version = -1..3i32;
     prop_oneof![
         4 => (path(), prop::collection::vec(any::<u8>(), 0..4), acl_list(), mode(),
-              prop::sample::select(vec![-1i64, 0, 3_000, 50_000]))
-            .prop_map(|(path, data, acl, mode, ttl_ms)| WriteOp::Create { path, data, acl, mode, ttl_ms }),
+              prop::bool::weighted(0.1), prop::sample::select(vec![3_000i64, 50_000]))
+            .prop_map(|(path, data, acl, mode, bad_ttl, ttl)| {
+                // Mostly a TTL that fits the mode; sometimes one that does not.
+                let ttl_ms = match (mode.is_ttl(), bad_ttl) {
+                    (true, false) | (false, true) => ttl,
+                    (true, true) => 0,
+                    (false, false) => -1,
+                };
+                WriteOp::Create { path, data, acl, mode, ttl_ms }
+            }),
         2 => (path(), version.clone()).prop_map(|(path, version)| WriteOp::Delete { path, version }),
         2 => (path(), prop::collection::vec(any::<u8>(), 0..4), version.clone())
             .prop_map(|(path, data, version)| WriteOp::SetData { path, data, version }),
@@ -139,8 +151,17 @@ impl Driver {
         }
     }
 
-    fn session(&self, slot: usize) -> (i64, [u8; 16]) {
-        if self.sessions.is_empty() {
+    /// Slots 0-2 pick a live session; slot 3 any session ever created (maybe closed), so that
+    /// expired sessions are exercised without starving the rest.
+    fn session(&self, slot: usize, sm: &StateMachine) -> (i64, [u8; 16]) {
+        let live: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(id, _)| sm.session(*id).is_some())
+            .collect();
+        if slot < 3 && !live.is_empty() {
+            *live[slot % live.len()]
+        } else if self.sessions.is_empty() {
             (424_242, [0; 16])
         } else {
             self.sessions[slot % self.sessions.len()]
@@ -157,7 +178,7 @@ impl Driver {
                 auth,
                 op,
             } => {
-                let session_id = self.session(slot).0;
+                let session_id = self.session(slot, sm).0;
                 let owner = sm.session(session_id).map_or(0, |s| s.owner);
                 CommandKind::Write {
                     session_id,
@@ -176,7 +197,7 @@ impl Driver {
                 right_password,
                 owner,
             } => {
-                let (session_id, password) = self.session(slot);
+                let (session_id, password) = self.session(slot, sm);
                 CommandKind::ResumeSession {
                     session_id,
                     password: if right_password { password } else { [0xee; 16] },
@@ -184,7 +205,7 @@ impl Driver {
                 }
             }
             Step::Close { slot } => CommandKind::CloseSession {
-                session_id: self.session(slot).0,
+                session_id: self.session(slot, sm).0,
             },
             Step::ReapContainer(path) => CommandKind::ReapContainer { path },
             Step::ReapTtl(path) => CommandKind::ReapTtl { path },
@@ -338,8 +359,8 @@ fn generators_cover_successes_and_failures() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..300 {
-        let mut steps = prop::collection::vec(step(), 40)
+    for _ in 0..500 {
+        let mut steps = prop::collection::vec(step(), 60)
             .new_tree(&mut runner)
             .unwrap()
             .current();
@@ -350,6 +371,9 @@ fn generators_cover_successes_and_failures() {
             let cmd = driver.command(s, 5_000, &sm);
             let applied = sm.apply(i as i64 + 1, &cmd);
             driver.observe(&cmd, &applied);
+            if sm.tree().quotas().next().is_some() {
+                seen.insert("quota".to_string());
+            }
             seen.insert(match &applied.result {
                 Ok(Outcome::Multi(r)) if r.iter().any(|r| r.is_err()) => "multi-failed".to_string(),
                 Ok(o) => format!("{o:?}")
@@ -384,6 +408,7 @@ fn generators_cover_successes_and_failures() {
         "SessionMoved",
         "SessionExpired",
         "NoChildrenForEphemerals",
+        "quota",
     ] {
         assert!(seen.contains(expected), "never saw {expected}: {seen:?}");
     }
