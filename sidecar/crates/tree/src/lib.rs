@@ -6,7 +6,16 @@
 //! replica computes the same tree.
 //!
 //! Semantics follow Apache ZooKeeper 3.8/3.9 (`PrepRequestProcessor`, `DataTree`,
-//! `FinalRequestProcessor`); where a module departs from them, its docs say so.
+//! `FinalRequestProcessor`), including the order of checks that decides which error a client
+//! sees. Deliberate differences, all invisible to well-behaved clients:
+//! - A write's session (SessionExpired) and owner (SessionMoved) are checked before anything
+//!   else, also for a multi, which then fails as a whole rather than with a per-op pattern.
+//! - `ttl_ms` 0 with a non-TTL create mode is accepted (ZooKeeper refuses any ttl >= 0 there; the
+//!   command contract uses -1 or 0 for "no TTL").
+//! - Session close deletes ephemerals in path order and children are listed sorted (ZooKeeper
+//!   uses hash order for both).
+//! - `ip` ACLs accept IPv6 (ZooKeeper 3.9 does; 3.8 refuses IPv6 ids with InvalidAcl).
+//! - A nested multi is refused with MarshallingError (the wire format cannot express one).
 
 pub mod acl;
 pub mod command;

@@ -225,10 +225,11 @@ impl DataTree {
 
     /// `DataTree.getCounts`: nodes and data bytes of the subtree at `path` (0, 0 if missing).
     fn subtree_totals(&self, path: &str) -> (i64, i64) {
-        let Some(node) = self.nodes.get(path) else {
+        // ZooKeeper looks the path up literally, with "" meaning the root.
+        let Some(node) = self.get(path) else {
             return (0, 0);
         };
-        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let prefix = format!("{}/", key(path).trim_end_matches('/'));
         let below = self
             .nodes
             .range::<str, _>((
@@ -246,6 +247,9 @@ impl DataTree {
 
     /// `updateQuotaStat`: add to the statistics of the quota covering `path`, if any.
     fn count_in_quota(&mut self, path: &str, count: i64, bytes: i64, journal: &mut Journal) {
+        if self.quotas.is_empty() {
+            return;
+        }
         let Some(prefix) = quota::max_prefix(self.quotas.iter(), path).cloned() else {
             return;
         };
