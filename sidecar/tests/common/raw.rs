@@ -22,11 +22,13 @@ pub mod op {
     pub const GET_DATA: i32 = 4;
     pub const SET_DATA: i32 = 5;
     pub const GET_CHILDREN: i32 = 8;
+    pub const GET_CHILDREN2: i32 = 12;
     pub const PING: i32 = 11;
     pub const CHECK: i32 = 13;
     pub const MULTI: i32 = 14;
     pub const CHECK_WATCHES: i32 = 17;
     pub const REMOVE_WATCHES: i32 = 18;
+    pub const ADD_WATCH: i32 = 106;
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
 }
