@@ -8,7 +8,7 @@
 //! Java and C clients recorded against a real ZooKeeper 3.8.0.
 //!
 //! * [`jute`]: primitives ([`JuteReader`] / [`JuteWriter`]).
-//! * [`frame`]: the 4-byte length prefix and `jute.maxbuffer`.
+//! * [`frame`](mod@frame): the 4-byte length prefix and `jute.maxbuffer`.
 //! * [`request`]: handshake and requests ([`ConnectRequest`], [`decode_request`]).
 //! * [`response`]: handshake reply, replies and notifications ([`ConnectResponse`],
 //!   [`encode_reply`], [`encode_notification`]).

@@ -369,6 +369,20 @@ fn decode_everything(bytes: &[u8]) {
     }
 }
 
+/// Whatever decodes must re-encode to bytes that decode to the same value: decoding loses
+/// nothing a server acts on (nulls become empty, any non-zero bool becomes true, a multi's
+/// terminator becomes canonical, all of which ZooKeeper treats the same way).
+fn assert_reencode_stable(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok((header, request)) = decode_request(bytes) {
+        let again = encode_request(&header, &request);
+        prop_assert_eq!(decode_request(&again), Ok((header, request)));
+    }
+    if let Ok(connect) = ConnectRequest::decode(bytes) {
+        prop_assert_eq!(ConnectRequest::decode(&connect.encode()), Ok(connect));
+    }
+    Ok(())
+}
+
 /// A body for `opcode` after a valid header, so that the fuzzing reaches the body decoders.
 fn with_header(opcode: i32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + body.len());
@@ -411,6 +425,7 @@ proptest! {
     #[test]
     fn no_decoder_panics_on_arbitrary_bytes(bytes in vec(any::<u8>(), 0..512)) {
         decode_everything(&bytes);
+        assert_reencode_stable(&bytes)?;
     }
 
     #[test]
@@ -418,6 +433,7 @@ proptest! {
         let framed = with_header(opcode, &body);
         decode_everything(&framed);
         decode_everything(&body);
+        assert_reencode_stable(&framed)?;
     }
 
     #[test]
@@ -432,8 +448,10 @@ proptest! {
             bytes[i] = value;
         }
         decode_everything(&bytes);
+        assert_reencode_stable(&bytes)?;
         let len = cut.index(bytes.len() + 1);
         decode_everything(&bytes[..len]);
+        assert_reencode_stable(&bytes[..len])?;
     }
 }
 

@@ -6,10 +6,11 @@
 //!
 //! ZooKeeper itself is more forgiving, which matters when mirroring its answers (checked
 //! against 3.8.0): it ignores bytes after a body, and a body it cannot parse gets a
-//! MARSHALLINGERROR reply while the connection stays open; only an unreadable RequestHeader
-//! closes the connection. A server that wants the same behaviour decodes in two steps with
-//! [`decode_request_header`] and [`decode_request_body`], so that it still knows the xid when
-//! the body is bad.
+//! MARSHALLINGERROR reply while the connection stays open; an unreadable RequestHeader, auth
+//! packet or SASL packet closes the connection instead (those are read in
+//! `ZooKeeperServer.processPacket`, where an IOException drops the connection). A server that
+//! wants the same behaviour decodes in two steps with [`decode_request_header`] and
+//! [`decode_request_body`], so that it still knows the xid when the body is bad.
 
 mod connect;
 mod multi;
@@ -265,11 +266,13 @@ pub enum Request {
     WhoAmI,
     /// Header only.
     CloseSession,
-    /// An opcode this server does not know; its body is not inspected. ZooKeeper answers
-    /// `ReplyHeader{xid, zxid: -1, err: UNIMPLEMENTED}` and then *closes the connection*
-    /// (`UnimplementedRequestProcessor`; verified with 3.8.0). That also covers 0
-    /// (notification) and server-internal opcodes a client has no business sending:
-    /// deleteContainer (20), createSession (-10) and error (-1).
+    /// An opcode this server does not know; its body is not inspected. ZooKeeper answers an
+    /// opcode it does not know with `ReplyHeader{xid, zxid: -1, err: UNIMPLEMENTED}` and then
+    /// *closes the connection* (`UnimplementedRequestProcessor`; verified with 3.8.0 for
+    /// opcodes 50 and 0). Server-internal opcodes a client has no business sending also land
+    /// here: notification (0), error (-1), and createSession (-10) and deleteContainer (20),
+    /// which ZooKeeper does let into its pipeline (3.8.0 answered createSession with
+    /// MARSHALLINGERROR).
     Unknown(i32),
 }
 
