@@ -237,8 +237,14 @@ fn read_body(op: OpCode, r: &mut JuteReader<'_>) -> Result<Response, DecodeError
     })
 }
 
-/// A complete framed reply: length prefix + ReplyHeader + body. With err != 0 ZooKeeper usually
-/// sends the header only, but for multi it still sends the results body: pass body accordingly.
+/// A complete framed reply: length prefix + ReplyHeader + body. With err != 0 ZooKeeper sends
+/// the header only (pass `None`); the one error reply with a body is a failed SASL step
+/// ([`Response::SaslNoToken`]).
+///
+/// A *failed multi* is not an error reply: ZooKeeper sends `err: 0` and the per-op results
+/// (verified against 3.8.0; `FinalRequestProcessor` never copies the sub-error into the
+/// header). This matters: the Java client throws on a non-zero header err *before* reading the
+/// results (`ZooKeeper.multiInternal`), so its `KeeperException.getResults()` would be null.
 pub fn encode_reply(header: &ReplyHeader, body: Option<&Response>) -> Vec<u8> {
     let mut w = JuteWriter::with_capacity(LENGTH_PREFIX_LEN + ReplyHeader::LEN + STAT_LEN);
     // Reserve the length prefix and patch it once the size is known, saving a copy.
