@@ -1,0 +1,3 @@
+//! ZooKeeper's operational surface: four-letter words, the admin HTTP server and metrics.
+
+pub mod four_letter;

@@ -1,0 +1,292 @@
+//! Node settings: defaults, then a zoo.cfg (if given), then environment variables and flags.
+//!
+//! Precedence is explicit and documented: a flag or its `CORRAL_*` environment variable beats the
+//! zoo.cfg, which beats the built-in default. `myid` is read from the data dir when neither sets
+//! the server id.
+
+mod zoo_cfg;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+
+pub use zoo_cfg::{ZooCfg, ZooCfgError};
+
+/// `corral-sidecar node` flags. Every flag also reads `CORRAL_<NAME>` from the environment.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NodeArgs {
+    /// Read settings from a plain ZooKeeper zoo.cfg; flags given explicitly override it.
+    #[arg(long, env = "CORRAL_ZOO_CFG")]
+    pub zoo_cfg: Option<PathBuf>,
+    /// Where the Raft log, snapshots and `myid` live [default: ./corral-data].
+    #[arg(long, env = "CORRAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Client port [default: 2181].
+    #[arg(long, env = "CORRAL_CLIENT_PORT")]
+    pub client_port: Option<u16>,
+    /// Address the client port binds to [default: 127.0.0.1].
+    #[arg(long, env = "CORRAL_CLIENT_PORT_ADDRESS")]
+    pub client_port_address: Option<IpAddr>,
+    /// Admin HTTP port (`/commands/<name>`, `/metrics`, health); 0 disables it [default: 8080].
+    #[arg(long, env = "CORRAL_ADMIN_PORT")]
+    pub admin_port: Option<u16>,
+    /// Address the admin and metrics ports bind to [default: 127.0.0.1].
+    #[arg(long, env = "CORRAL_ADMIN_ADDRESS")]
+    pub admin_address: Option<IpAddr>,
+    /// Prometheus metrics port (`/metrics`); 0 disables it [default: 7000].
+    #[arg(long, env = "CORRAL_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// ZooKeeper's tickTime in milliseconds [default: 2000].
+    #[arg(long, env = "CORRAL_TICK_TIME")]
+    pub tick_time: Option<u32>,
+    /// Smallest session timeout granted, ms [default: 2 × tickTime].
+    #[arg(long, env = "CORRAL_MIN_SESSION_TIMEOUT")]
+    pub min_session_timeout: Option<u32>,
+    /// Largest session timeout granted, ms [default: 20 × tickTime].
+    #[arg(long, env = "CORRAL_MAX_SESSION_TIMEOUT")]
+    pub max_session_timeout: Option<u32>,
+    /// Concurrent connections allowed from one IP address; 0 means unlimited [default: 60].
+    #[arg(long, env = "CORRAL_MAX_CLIENT_CNXNS")]
+    pub max_client_cnxns: Option<u32>,
+    /// Largest frame accepted from a client, bytes (ZooKeeper's jute.maxbuffer) [default: 1048575].
+    #[arg(long, env = "CORRAL_JUTE_MAX_BUFFER")]
+    pub jute_max_buffer: Option<usize>,
+    /// Enabled four-letter words, comma separated, or `*` for all [default: srvr].
+    #[arg(long = "four-letter-words", env = "CORRAL_FOUR_LETTER_WORDS")]
+    pub four_letter_words: Option<String>,
+    /// Super user digest `user:BASE64(SHA1(user:password))` (ZooKeeper's superDigest property).
+    #[arg(long, env = "CORRAL_SUPER_DIGEST")]
+    pub super_digest: Option<String>,
+    /// Allow TTL nodes (ZooKeeper's zookeeper.extendedTypesEnabled).
+    #[arg(long, env = "CORRAL_EXTENDED_TYPES_ENABLED")]
+    pub extended_types_enabled: bool,
+    /// This member's id [default: `myid` in the data dir, else 1].
+    #[arg(long, env = "CORRAL_SERVER_ID")]
+    pub server_id: Option<u64>,
+    /// How often empty containers and expired TTL nodes are looked for, ms [default: 60000].
+    #[arg(long, env = "CORRAL_CONTAINER_CHECK_INTERVAL")]
+    pub container_check_interval: Option<u64>,
+    /// Serve every read linearizably (a read index from the leader first).
+    #[arg(long, env = "CORRAL_LINEARIZABLE_READS")]
+    pub linearizable_reads: bool,
+}
+
+/// Which four-letter words are enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FourLetterWords {
+    All,
+    Only(Vec<String>),
+}
+
+impl FourLetterWords {
+    pub fn parse(list: &str) -> Self {
+        if list.trim() == "*" {
+            return FourLetterWords::All;
+        }
+        FourLetterWords::Only(
+            list.split([',', ' '])
+                .map(|w| w.trim().to_ascii_lowercase())
+                .filter(|w| !w.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn allows(&self, word: &str) -> bool {
+        match self {
+            FourLetterWords::All => true,
+            FourLetterWords::Only(words) => words.iter().any(|w| w == word),
+        }
+    }
+}
+
+/// One member of the ensemble from a `server.N=host:peer:election[:role][;client]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEntry {
+    pub id: u64,
+    pub host: String,
+    pub peer_port: u16,
+    pub election_port: u16,
+    pub observer: bool,
+}
+
+/// Fully resolved settings of a node.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server_id: u64,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub client_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
+    pub tick_time_ms: u32,
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    pub max_client_cnxns: u32,
+    pub jute_max_buffer: usize,
+    pub four_letter_words: FourLetterWords,
+    pub super_digest: Option<String>,
+    pub extended_types_enabled: bool,
+    pub container_check_interval_ms: u64,
+    pub linearizable_reads: bool,
+    pub servers: Vec<ServerEntry>,
+    pub autopurge_snap_retain_count: u32,
+    pub autopurge_purge_interval_hours: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    ZooCfg(#[from] ZooCfgError),
+    #[error("cannot read {path}: {source}; check that the file exists and is readable")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid myid file {path}: {content:?} is not a server id (a non-negative integer)")]
+    BadMyId { path: PathBuf, content: String },
+    #[error(
+        "minSessionTimeout ({min} ms) is larger than maxSessionTimeout ({max} ms); lower the first or raise the second"
+    )]
+    SessionTimeoutRange { min: u32, max: u32 },
+    #[error("tickTime must be positive")]
+    ZeroTickTime,
+    #[error(
+        "super digest {0:?} is not of the form user:BASE64(SHA1(user:password)); generate one as ZooKeeper's DigestAuthenticationProvider does"
+    )]
+    BadSuperDigest(String),
+}
+
+impl Settings {
+    /// Resolve flags over zoo.cfg over defaults. Reads the zoo.cfg and `myid`, nothing else.
+    pub fn resolve(args: &NodeArgs) -> Result<Settings, ConfigError> {
+        let cfg = match &args.zoo_cfg {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let cfg = ZooCfg::parse(&text)?;
+                for key in &cfg.unknown_keys {
+                    tracing::warn!(key = %key, file = %path.display(), "zoo.cfg key not supported; ignored");
+                }
+                cfg
+            }
+            None => ZooCfg::default(),
+        };
+        Self::merge(args, &cfg, read_myid)
+    }
+
+    /// The pure part of [`Settings::resolve`]: `myid` is looked up through `read_myid`.
+    pub fn merge(
+        args: &NodeArgs,
+        cfg: &ZooCfg,
+        read_myid: impl Fn(&std::path::Path) -> Result<Option<u64>, ConfigError>,
+    ) -> Result<Settings, ConfigError> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| cfg.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("corral-data"));
+        let data_log_dir = cfg.data_log_dir.clone().unwrap_or_else(|| data_dir.clone());
+        let tick_time_ms = args.tick_time.or(cfg.tick_time).unwrap_or(2000);
+        if tick_time_ms == 0 {
+            return Err(ConfigError::ZeroTickTime);
+        }
+        let min = args
+            .min_session_timeout
+            .or(cfg.min_session_timeout)
+            .unwrap_or(2 * tick_time_ms);
+        let max = args
+            .max_session_timeout
+            .or(cfg.max_session_timeout)
+            .unwrap_or(20 * tick_time_ms);
+        if min > max {
+            return Err(ConfigError::SessionTimeoutRange { min, max });
+        }
+        let server_id = match args.server_id {
+            Some(id) => id,
+            None => read_myid(&data_dir)?.unwrap_or(1),
+        };
+        let client_ip = args
+            .client_port_address
+            .or(cfg.client_port_address)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let client_port = args.client_port.or(cfg.client_port).unwrap_or(2181);
+        let admin_ip = args
+            .admin_address
+            .or(cfg.admin_server_address)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let admin_port = match (args.admin_port, cfg.admin_enable_server) {
+            (Some(port), _) => port,
+            (None, Some(false)) => 0,
+            (None, _) => cfg.admin_server_port.unwrap_or(8080),
+        };
+        let metrics_port = args.metrics_port.or(cfg.metrics_port).unwrap_or(7000);
+        let super_digest = args.super_digest.clone();
+        if let Some(digest) = &super_digest
+            && !digest.contains(':')
+        {
+            return Err(ConfigError::BadSuperDigest(digest.clone()));
+        }
+        let four_letter_words = args
+            .four_letter_words
+            .as_deref()
+            .or(cfg.four_letter_words.as_deref())
+            .map(FourLetterWords::parse)
+            .unwrap_or_else(|| FourLetterWords::Only(vec!["srvr".into()]));
+        Ok(Settings {
+            server_id,
+            data_dir,
+            data_log_dir,
+            client_addr: SocketAddr::new(client_ip, client_port),
+            admin_addr: (admin_port != 0).then(|| SocketAddr::new(admin_ip, admin_port)),
+            metrics_addr: (metrics_port != 0).then(|| SocketAddr::new(admin_ip, metrics_port)),
+            tick_time_ms,
+            min_session_timeout_ms: min,
+            max_session_timeout_ms: max,
+            max_client_cnxns: args.max_client_cnxns.or(cfg.max_client_cnxns).unwrap_or(60),
+            jute_max_buffer: args
+                .jute_max_buffer
+                .or(cfg.jute_max_buffer)
+                .unwrap_or(corral_proto::DEFAULT_MAX_BUFFER),
+            four_letter_words,
+            super_digest,
+            extended_types_enabled: args.extended_types_enabled
+                || cfg.extended_types_enabled.unwrap_or(false),
+            container_check_interval_ms: args.container_check_interval.unwrap_or(60_000),
+            linearizable_reads: args.linearizable_reads,
+            servers: cfg.servers.clone(),
+            autopurge_snap_retain_count: cfg.autopurge_snap_retain_count.unwrap_or(3).max(3),
+            autopurge_purge_interval_hours: cfg.autopurge_purge_interval.unwrap_or(0),
+        })
+    }
+
+    /// Clamp a client's requested session timeout to [min, max], as ZooKeeper does.
+    pub fn negotiate_timeout(&self, requested_ms: i32) -> i32 {
+        let min = self.min_session_timeout_ms as i64;
+        let max = self.max_session_timeout_ms as i64;
+        (requested_ms as i64).clamp(min, max) as i32
+    }
+}
+
+/// Read `<data dir>/myid` if it exists.
+pub fn read_myid(data_dir: &std::path::Path) -> Result<Option<u64>, ConfigError> {
+    let path = data_dir.join("myid");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(Some)
+            .ok_or(ConfigError::BadMyId {
+                path,
+                content: text.trim().to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

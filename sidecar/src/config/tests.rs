@@ -1,0 +1,111 @@
+use super::*;
+
+fn no_myid(_: &std::path::Path) -> Result<Option<u64>, ConfigError> {
+    Ok(None)
+}
+
+#[test]
+fn defaults_match_zookeeper() {
+    let s = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
+    assert_eq!(s.client_addr, "127.0.0.1:2181".parse().unwrap());
+    assert_eq!(s.tick_time_ms, 2000);
+    assert_eq!(
+        (s.min_session_timeout_ms, s.max_session_timeout_ms),
+        (4000, 40000)
+    );
+    assert_eq!(s.max_client_cnxns, 60);
+    assert_eq!(s.jute_max_buffer, 0xfffff);
+    assert_eq!(s.admin_addr, Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(s.metrics_addr, Some("127.0.0.1:7000".parse().unwrap()));
+    assert!(s.four_letter_words.allows("srvr"));
+    assert!(!s.four_letter_words.allows("ruok"));
+    assert_eq!(s.server_id, 1);
+}
+
+#[test]
+fn zoo_cfg_keys_are_read_and_unknown_ones_reported() {
+    let cfg = ZooCfg::parse(
+        "# comment\ntickTime=1000\ndataDir=/tmp/zk\nclientPort=2191\nclientPortAddress=localhost\n\
+         maxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
+         server.1=127.0.0.1:2888:3888:participant;2181\nserver.2=127.0.0.2:2888:3888\n\
+         initLimit=5\nsecureClientPort=2281\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.unknown_keys, vec!["initLimit", "secureClientPort"]);
+    let s = Settings::merge(&NodeArgs::default(), &cfg, |_| Ok(Some(2))).unwrap();
+    assert_eq!(s.tick_time_ms, 1000);
+    assert_eq!(
+        (s.min_session_timeout_ms, s.max_session_timeout_ms),
+        (2000, 20000)
+    );
+    assert_eq!(s.client_addr, "127.0.0.1:2191".parse().unwrap());
+    assert_eq!(s.data_dir, PathBuf::from("/tmp/zk"));
+    assert_eq!(s.max_client_cnxns, 0);
+    assert_eq!(s.four_letter_words, FourLetterWords::All);
+    assert_eq!(s.admin_addr, None);
+    assert_eq!(s.server_id, 2);
+    assert_eq!(s.servers.len(), 2);
+    assert_eq!(s.servers[1].host, "127.0.0.2");
+}
+
+#[test]
+fn flags_override_zoo_cfg() {
+    let cfg = ZooCfg::parse("clientPort=2191\ntickTime=1000\n").unwrap();
+    let args = NodeArgs {
+        client_port: Some(3000),
+        server_id: Some(7),
+        ..NodeArgs::default()
+    };
+    let s = Settings::merge(&args, &cfg, |_| Ok(Some(2))).unwrap();
+    assert_eq!(s.client_addr.port(), 3000);
+    assert_eq!(s.tick_time_ms, 1000);
+    assert_eq!(s.server_id, 7);
+}
+
+#[test]
+fn bad_values_name_the_line_and_key() {
+    let err = ZooCfg::parse("tickTime=2000\nclientPort=abc\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "zoo.cfg line 2: clientPort=\"abc\" is not a valid port"
+    );
+    assert!(matches!(
+        ZooCfg::parse("server.1=host-only\n"),
+        Err(ZooCfgError::BadServer { line: 1, .. })
+    ));
+}
+
+#[test]
+fn session_timeout_range_is_checked() {
+    let args = NodeArgs {
+        min_session_timeout: Some(5000),
+        max_session_timeout: Some(4000),
+        ..NodeArgs::default()
+    };
+    assert!(matches!(
+        Settings::merge(&args, &ZooCfg::default(), no_myid),
+        Err(ConfigError::SessionTimeoutRange { .. })
+    ));
+}
+
+#[test]
+fn timeout_negotiation_clamps() {
+    let s = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
+    assert_eq!(s.negotiate_timeout(100), 4000);
+    assert_eq!(s.negotiate_timeout(10_000), 10_000);
+    assert_eq!(s.negotiate_timeout(1_000_000), 40_000);
+    assert_eq!(s.negotiate_timeout(-5), 4000);
+}
+
+#[test]
+fn myid_is_read_from_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(read_myid(dir.path()).unwrap(), None);
+    std::fs::write(dir.path().join("myid"), "3\n").unwrap();
+    assert_eq!(read_myid(dir.path()).unwrap(), Some(3));
+    std::fs::write(dir.path().join("myid"), "three").unwrap();
+    assert!(matches!(
+        read_myid(dir.path()),
+        Err(ConfigError::BadMyId { .. })
+    ));
+}

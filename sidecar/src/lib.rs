@@ -1,0 +1,13 @@
+//! Corral's node: a ZooKeeper-compatible coordination server on a Raft group.
+//!
+//! - [`config`]: flags, environment and zoo.cfg.
+//! - [`raft`]: openraft glue (the only module that names openraft).
+//! - [`server`]: listener, connections and the per-session pipeline.
+//! - [`admin`]: four-letter words, admin HTTP and metrics.
+//! - [`node`]: wiring them together for `corral-sidecar node`.
+
+pub mod admin;
+pub mod config;
+pub mod node;
+pub mod raft;
+pub mod server;

@@ -1,0 +1,76 @@
+//! `corral-sidecar node`: open the data dir, start Raft, serve clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::raft::{Consensus, ConsensusOptions};
+use crate::server::Server;
+
+/// How long a starting node waits for its group to elect a leader before serving anyway (a
+/// one-member group elects itself at once; the wait matters for ensembles).
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data dir {}; check the path and its permissions",
+            settings.data_dir.display()
+        )
+    })?;
+    let peer_addr = settings
+        .servers
+        .iter()
+        .find(|s| s.id == settings.server_id)
+        .map(|s| format!("{}:{}", s.host, s.peer_port))
+        .unwrap_or_else(|| "127.0.0.1:2888".to_string());
+    let consensus = Consensus::open(
+        &settings.data_dir,
+        ConsensusOptions {
+            node_id: settings.server_id,
+            peer_addr,
+            extended_types_enabled: settings.extended_types_enabled,
+            snapshot_retain: settings.autopurge_snap_retain_count as usize,
+        },
+    )
+    .await
+    .context("cannot start the Raft group")?;
+    if !consensus.wait_for_leader(LEADER_WAIT).await {
+        tracing::warn!("no leader yet; serving anyway, writes will wait");
+    }
+    let listener = TcpListener::bind(settings.client_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using the port? (set --client-port)",
+                settings.client_addr
+            )
+        })?;
+    tracing::info!(
+        client = %settings.client_addr,
+        data_dir = %settings.data_dir.display(),
+        server_id = settings.server_id,
+        zxid = consensus.core().applied_zxid(),
+        "serving clients"
+    );
+    let server = Server::new(settings.clone(), consensus.clone());
+    tokio::select! {
+        result = server.serve(listener) => result.context("the client listener failed")?,
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    consensus.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,105 @@
+//! The applied state that the Raft state machine and the client connections share.
+//!
+//! The data tree, the watch registry and the connections' outboxes sit behind ONE lock. Applying
+//! an entry fires its watches while holding it, and a read registers its watch while holding it,
+//! so a read in one session can never miss the write of another that lands between the read and
+//! its watch registration (ZooKeeper's CommitProcessor promise).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use corral_proto::{WatcherEvent, encode_notification};
+use corral_tree::{Applied, Command, CommandKind, StateMachine, TreeOptions};
+use corral_watch::WatchRegistry;
+use tokio::sync::{mpsc, watch};
+
+/// What a connection's writer task receives.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A complete, framed message.
+    Frame(Vec<u8>),
+    /// Close the connection (the session expired, or a newer connection took it over).
+    Close,
+}
+
+pub type Outbox = mpsc::UnboundedSender<Outgoing>;
+
+pub struct CoreState {
+    pub sm: StateMachine,
+    pub watches: WatchRegistry,
+    /// The connection currently attached to each session on this member.
+    pub outboxes: HashMap<i64, Outbox>,
+}
+
+impl CoreState {
+    /// Apply one committed entry: change the tree, fire watches, and close connections of
+    /// sessions that ended. Watch notifications are queued before the caller answers the
+    /// writer, so they leave before the reply that caused them.
+    pub fn apply(&mut self, zxid: i64, cmd: &Command) -> Applied {
+        let applied = self.sm.apply(zxid, cmd);
+        for trigger in &applied.triggers {
+            for note in self.watches.trigger(&trigger.path, trigger.event) {
+                if let Some(outbox) = self.outboxes.get(&note.session) {
+                    let event = WatcherEvent {
+                        event_type: note.event as i32,
+                        state: corral_proto::KeeperState::SyncConnected as i32,
+                        path: note.path,
+                    };
+                    let _ = outbox.send(Outgoing::Frame(encode_notification(zxid, &event)));
+                }
+            }
+        }
+        if let CommandKind::CloseSession { session_id } = &cmd.kind {
+            self.watches.remove_session(*session_id);
+            // A client that closed its own session has already detached its outbox; one still
+            // attached here means the session expired under a live connection.
+            if let Some(outbox) = self.outboxes.remove(session_id) {
+                let _ = outbox.send(Outgoing::Close);
+            }
+        }
+        applied
+    }
+}
+
+pub struct Core {
+    state: Mutex<CoreState>,
+    applied_zxid: watch::Sender<i64>,
+}
+
+impl Core {
+    pub fn new(opts: TreeOptions) -> Self {
+        Core {
+            state: Mutex::new(CoreState {
+                sm: StateMachine::new(opts),
+                watches: WatchRegistry::new(),
+                outboxes: HashMap::new(),
+            }),
+            applied_zxid: watch::Sender::new(0),
+        }
+    }
+
+    /// Lock the shared state. Holders must not await.
+    pub fn lock(&self) -> MutexGuard<'_, CoreState> {
+        // A panic while holding the lock is a bug that already crashed a task; the state itself
+        // is only changed by apply, which does not panic on any input, so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn applied_zxid(&self) -> i64 {
+        *self.applied_zxid.borrow()
+    }
+
+    pub fn subscribe_applied(&self) -> watch::Receiver<i64> {
+        self.applied_zxid.subscribe()
+    }
+
+    pub(crate) fn publish_applied(&self, zxid: i64) {
+        self.applied_zxid.send_replace(zxid);
+    }
+
+    /// Wait until the local applied zxid reaches `zxid`.
+    pub async fn wait_applied(&self, zxid: i64) {
+        let mut rx = self.subscribe_applied();
+        let _ = rx.wait_for(|applied| *applied >= zxid).await;
+    }
+}

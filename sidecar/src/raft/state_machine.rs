@@ -1,0 +1,203 @@
+//! openraft's state-machine side: apply committed entries to the shared [`Core`], and build,
+//! persist and install snapshots of it.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use corral_storage::{SnapshotId, SnapshotStore};
+use corral_tree::{Applied, Outcome, StateMachine};
+use futures_util::{Stream, TryStreamExt};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, RaftSnapshotBuilder};
+
+use super::TypeConfig;
+use super::core::Core;
+
+type Meta = SnapshotMetaOf<TypeConfig>;
+type Membership = StoredMembershipOf<TypeConfig>;
+type AppliedLogId = Option<LogIdOf<TypeConfig>>;
+type Snapshot = SnapshotOf<TypeConfig, Vec<u8>>;
+
+/// Snapshot meta is stored as JSON (small, and robust to openraft's own serde layout); the tree
+/// itself as postcard, which is compact for large trees.
+fn encode_meta(meta: &Meta) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(meta).map_err(io::Error::other)
+}
+
+fn decode_meta(bytes: &[u8]) -> io::Result<Meta> {
+    serde_json::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn encode_tree(sm: &StateMachine) -> io::Result<Vec<u8>> {
+    postcard::to_stdvec(sm).map_err(io::Error::other)
+}
+
+fn decode_tree(bytes: &[u8]) -> io::Result<StateMachine> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn snapshot_id(meta: &Meta) -> SnapshotId {
+    meta.last_log_id.as_ref().map_or(
+        SnapshotId {
+            last_index: 0,
+            term: 0,
+        },
+        |id| SnapshotId {
+            last_index: id.index,
+            term: id.leader_id.term,
+        },
+    )
+}
+
+pub struct StateMachineStore {
+    core: Arc<Core>,
+    last_applied: AppliedLogId,
+    membership: Membership,
+    snapshots: Arc<SnapshotStore>,
+    retain: usize,
+}
+
+impl StateMachineStore {
+    /// Load the newest valid snapshot, if any, into `core`.
+    pub fn open(dir: &Path, core: Arc<Core>, retain: usize) -> io::Result<Self> {
+        let snapshots = Arc::new(SnapshotStore::open(dir)?);
+        let mut store = StateMachineStore {
+            core,
+            last_applied: None,
+            membership: Membership::default(),
+            snapshots,
+            retain: retain.max(1),
+        };
+        if let Some((meta, data)) = store.snapshots.load_latest()? {
+            let meta = decode_meta(&meta)?;
+            store.restore(&meta, &data)?;
+            tracing::info!(last_log_id = ?meta.last_log_id, "loaded state from snapshot");
+        }
+        Ok(store)
+    }
+
+    fn restore(&mut self, meta: &Meta, data: &[u8]) -> io::Result<()> {
+        let sm = decode_tree(data)?;
+        let zxid = meta.last_log_id.as_ref().map_or(0, |id| id.index as i64);
+        {
+            let mut state = self.core.lock();
+            state.sm = sm;
+            state.watches = corral_watch::WatchRegistry::new();
+        }
+        self.core.publish_applied(zxid);
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    fn nothing(zxid: i64) -> Applied {
+        Applied {
+            zxid,
+            result: Ok(Outcome::Nothing),
+            triggers: Vec::new(),
+        }
+    }
+}
+
+pub struct SnapshotBuilder {
+    meta: Meta,
+    data: Vec<u8>,
+    snapshots: Arc<SnapshotStore>,
+    retain: usize,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let meta_bytes = encode_meta(&self.meta)?;
+        let id = snapshot_id(&self.meta);
+        let snapshots = self.snapshots.clone();
+        let data = self.data.clone();
+        let retain = self.retain;
+        // Writing and fsyncing a large snapshot blocks; keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            snapshots.save(id, &meta_bytes, &data)?;
+            snapshots.purge(retain)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(Snapshot {
+            meta: self.meta.clone(),
+            snapshot: std::mem::take(&mut self.data),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> io::Result<(AppliedLogId, Membership)> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
+    where
+        Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + Send,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let zxid = entry.log_id.index as i64;
+            let applied = match &entry.payload {
+                EntryPayload::Normal(cmd) => self.core.lock().apply(zxid, cmd),
+                EntryPayload::Blank => Self::nothing(zxid),
+                EntryPayload::Membership(m) => {
+                    self.membership = Membership::new(Some(entry.log_id), m.clone());
+                    Self::nothing(zxid)
+                }
+            };
+            self.last_applied = Some(entry.log_id);
+            self.core.publish_applied(zxid);
+            if let Some(responder) = responder {
+                responder.send(applied);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        // Serialize under the lock (a consistent cut at last_applied); the slow file write
+        // happens later in build_snapshot, outside it.
+        let data = {
+            let state = self.core.lock();
+            encode_tree(&state.sm)
+        };
+        SnapshotBuilder {
+            meta: Meta {
+                last_log_id: self.last_applied,
+                last_membership: self.membership.clone(),
+            },
+            data: data.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot serialize the data tree for a snapshot");
+                Vec::new()
+            }),
+            snapshots: self.snapshots.clone(),
+            retain: self.retain,
+        }
+    }
+
+    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Vec<u8>) -> io::Result<()> {
+        self.restore(meta, &snapshot)?;
+        let meta_bytes = encode_meta(meta)?;
+        self.snapshots
+            .save(snapshot_id(meta), &meta_bytes, &snapshot)?;
+        self.snapshots.purge(self.retain)
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
+        match self.snapshots.load_latest()? {
+            Some((meta, data)) => Ok(Some(Snapshot {
+                meta: decode_meta(&meta)?,
+                snapshot: data,
+            })),
+            None => Ok(None),
+        }
+    }
+}

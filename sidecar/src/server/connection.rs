@@ -1,0 +1,367 @@
+//! One client connection: the handshake, then a reader that decodes requests in order and a
+//! writer that sends frames in order. Between them the sequencer keeps per-session FIFO.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_proto::{
+    ConnectRequest, ConnectResponse, ErrorCode, ReplyHeader, Request, check_frame_len,
+    decode_request, encode_reply, frame,
+};
+use corral_tree::{Command, CommandKind, Outcome};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, mpsc};
+
+use super::Server;
+use super::requests::{self, Pending};
+use super::sequencer;
+use super::stats::ConnectionInfo;
+use crate::admin::four_letter;
+use crate::raft::Outgoing;
+
+/// How long a fresh connection may take to send its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests decoded but not yet answered, per connection; beyond this the reader waits.
+const MAX_PENDING: usize = 1000;
+
+pub async fn run(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let Some(_slot) = server.limits.acquire(peer.ip()) else {
+        tracing::warn!(%peer, limit = server.settings.max_client_cnxns,
+            "too many connections from this address (maxClientCnxns); closing the new one");
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut reader, writer) = stream.into_split();
+    let established = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        handshake(&server, &mut reader, writer, peer),
+    )
+    .await
+    {
+        Ok(Some(established)) => established,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!(%peer, "no handshake within {HANDSHAKE_TIMEOUT:?}; closing");
+            return;
+        }
+    };
+    serve_requests(server, reader, established, peer).await;
+}
+
+/// A connection whose session is set up.
+struct Established {
+    session_id: i64,
+    owner: u64,
+    conn_id: u64,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    writer_done: Arc<Notify>,
+}
+
+/// Read the first frame: either a four-letter word or a ConnectRequest. Returns None when the
+/// connection is done (after a 4lw, a refusal, or bad input).
+async fn handshake(
+    server: &Arc<Server>,
+    reader: &mut OwnedReadHalf,
+    mut writer: OwnedWriteHalf,
+    peer: SocketAddr,
+) -> Option<Established> {
+    let mut head = [0u8; 4];
+    reader.read_exact(&mut head).await.ok()?;
+    if let Some(word) = four_letter::recognise(&head) {
+        let text = four_letter::respond(server, word);
+        let _ = writer.write_all(text.as_bytes()).await;
+        let _ = writer.shutdown().await;
+        return None;
+    }
+    let payload = read_payload(server, reader, head, peer).await?;
+    let request = match ConnectRequest::decode(&payload) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "malformed ConnectRequest; closing the connection");
+            return None;
+        }
+    };
+    let applied = server.consensus.core().applied_zxid();
+    if request.last_zxid_seen > applied {
+        // ZooKeeper's rule: this member is behind what the client has seen; the client must try
+        // another server. No reply, just close.
+        tracing::info!(%peer, client_zxid = request.last_zxid_seen, applied,
+            "refusing a client that has seen a newer zxid than this member");
+        return None;
+    }
+    let timeout_ms = server.settings.negotiate_timeout(request.timeout_ms);
+    let owner = server.new_owner();
+    let conn_id = owner;
+    let (session_id, password) = match establish_session(server, &request, timeout_ms, owner).await
+    {
+        Ok(pair) => pair,
+        Err(SessionRefused::Expired) => {
+            tracing::info!(%peer, session = format_args!("0x{:x}", request.session_id),
+                "reconnect for an unknown or expired session");
+            let reply = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: 0,
+                session_id: 0,
+                password: vec![0; 16],
+                read_only: request.read_only.map(|_| false),
+            };
+            let _ = writer.write_all(&frame(&reply.encode())).await;
+            let _ = writer.shutdown().await;
+            return None;
+        }
+        Err(SessionRefused::Unavailable(reason)) => {
+            tracing::warn!(%peer, %reason, "cannot establish a session now; closing");
+            return None;
+        }
+    };
+
+    let (outbox, outbox_rx) = mpsc::unbounded_channel();
+    {
+        let mut core = server.consensus.core().lock();
+        // Watches belong to a connection, as in ZooKeeper: a new connection starts with none
+        // and the client replays its own with setWatches.
+        core.watches.remove_session(session_id);
+        if let Some(previous) = core.outboxes.insert(session_id, outbox.clone()) {
+            // The session moved to this connection: the old one must not keep it.
+            let _ = previous.send(Outgoing::Close);
+        }
+    }
+    server.tracker().arm(session_id, timeout_ms, Instant::now());
+    let reply = ConnectResponse {
+        protocol_version: 0,
+        timeout_ms,
+        session_id,
+        password: password.to_vec(),
+        read_only: request.read_only.map(|_| false),
+    };
+    let _ = outbox.send(Outgoing::Frame(frame(&reply.encode())));
+    server.stats.connection_opened(
+        conn_id,
+        ConnectionInfo {
+            peer,
+            session_id,
+            timeout_ms,
+            since: Instant::now(),
+            received: 1,
+            sent: 1,
+        },
+    );
+    let writer_done = Arc::new(Notify::new());
+    tokio::spawn(write_frames(
+        writer,
+        outbox_rx,
+        server.clone(),
+        writer_done.clone(),
+    ));
+    tracing::debug!(%peer, session = format_args!("0x{session_id:x}"), timeout_ms, "session established");
+    Some(Established {
+        session_id,
+        owner,
+        conn_id,
+        outbox,
+        writer_done,
+    })
+}
+
+enum SessionRefused {
+    Expired,
+    Unavailable(String),
+}
+
+async fn establish_session(
+    server: &Arc<Server>,
+    request: &ConnectRequest,
+    timeout_ms: i32,
+    owner: u64,
+) -> Result<(i64, [u8; 16]), SessionRefused> {
+    let time_ms = now_ms();
+    if request.session_id == 0 {
+        let password: [u8; 16] = rand::random();
+        let applied = server
+            .consensus
+            .propose(Command {
+                time_ms,
+                kind: CommandKind::CreateSession {
+                    timeout_ms,
+                    password,
+                    owner,
+                },
+            })
+            .await
+            .map_err(|e| SessionRefused::Unavailable(e.to_string()))?;
+        match applied.result {
+            Ok(Outcome::SessionCreated { session_id, .. }) => Ok((session_id, password)),
+            other => Err(SessionRefused::Unavailable(format!(
+                "unexpected outcome creating a session: {other:?}"
+            ))),
+        }
+    } else {
+        let Ok(password) = <[u8; 16]>::try_from(request.password.as_slice()) else {
+            return Err(SessionRefused::Expired);
+        };
+        let applied = server
+            .consensus
+            .propose(Command {
+                time_ms,
+                kind: CommandKind::ResumeSession {
+                    session_id: request.session_id,
+                    password,
+                    owner,
+                },
+            })
+            .await
+            .map_err(|e| SessionRefused::Unavailable(e.to_string()))?;
+        match applied.result {
+            Ok(Outcome::SessionResumed { .. }) => Ok((request.session_id, password)),
+            _ => Err(SessionRefused::Expired),
+        }
+    }
+}
+
+/// Read one frame's payload after its 4-byte length. Logs and returns None on bad input.
+async fn read_payload(
+    server: &Server,
+    reader: &mut OwnedReadHalf,
+    head: [u8; 4],
+    peer: SocketAddr,
+) -> Option<Vec<u8>> {
+    let len = i32::from_be_bytes(head);
+    let len = match check_frame_len(len, server.settings.jute_max_buffer) {
+        Ok(len) => len,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "frame rejected (jute.maxbuffer); closing the connection");
+            return None;
+        }
+    };
+    let mut payload = vec![0u8; len];
+    match reader.read_exact(&mut payload).await {
+        Ok(_) => Some(payload),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "connection closed mid-frame");
+            None
+        }
+    }
+}
+
+async fn serve_requests(
+    server: Arc<Server>,
+    mut reader: OwnedReadHalf,
+    conn: Established,
+    peer: SocketAddr,
+) {
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(MAX_PENDING);
+    let sequencer = tokio::spawn(sequencer::run(
+        server.clone(),
+        conn.session_id,
+        pending_rx,
+        conn.outbox.clone(),
+    ));
+    let mut ctx = requests::Context::new(&server, conn.session_id, conn.owner, peer);
+    let mut closed_by_client = false;
+    loop {
+        let mut head = [0u8; 4];
+        tokio::select! {
+            read = reader.read_exact(&mut head) => if read.is_err() { break },
+            // The writer stopped (session expired or moved, or the peer went away).
+            _ = conn.writer_done.notified() => break,
+        }
+        let Some(payload) = read_payload(&server, &mut reader, head, peer).await else {
+            break;
+        };
+        let (header, request) = match decode_request(&payload) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                tracing::warn!(%peer, session = format_args!("0x{:x}", conn.session_id),
+                    error = %e, "malformed request; closing the connection");
+                break;
+            }
+        };
+        server
+            .stats
+            .packets_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        server
+            .stats
+            .connection_update(conn.conn_id, |info| info.received += 1);
+        server.tracker().touch(conn.session_id, Instant::now());
+        let is_close = matches!(request, Request::CloseSession);
+        if is_close {
+            // Detach first: nothing more is delivered to this connection except the reply.
+            detach(&server, conn.session_id, &conn.outbox);
+        }
+        let pending = ctx.classify(header, request).await;
+        let stop = is_close || matches!(pending, Pending::Close(_));
+        if pending_tx.send(pending).await.is_err() || stop {
+            closed_by_client = is_close;
+            break;
+        }
+    }
+    drop(pending_tx);
+    let _ = sequencer.await;
+    if !closed_by_client {
+        detach(&server, conn.session_id, &conn.outbox);
+    }
+    let _ = conn.outbox.send(Outgoing::Close);
+    server.stats.connection_closed(conn.conn_id);
+    tracing::debug!(%peer, session = format_args!("0x{:x}", conn.session_id), "connection closed");
+}
+
+/// Forget this connection's outbox and watches, unless a newer connection already took the
+/// session over (then they belong to it).
+fn detach(server: &Server, session_id: i64, outbox: &mpsc::UnboundedSender<Outgoing>) {
+    let mut core = server.consensus.core().lock();
+    if core
+        .outboxes
+        .get(&session_id)
+        .is_some_and(|current| current.same_channel(outbox))
+    {
+        core.outboxes.remove(&session_id);
+        core.watches.remove_session(session_id);
+    }
+}
+
+async fn write_frames(
+    mut writer: OwnedWriteHalf,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    server: Arc<Server>,
+    done: Arc<Notify>,
+) {
+    while let Some(item) = outbox.recv().await {
+        match item {
+            Outgoing::Frame(bytes) => {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                server
+                    .stats
+                    .packets_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Outgoing::Close => break,
+        }
+    }
+    let _ = writer.shutdown().await;
+    done.notify_one();
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A header-only reply.
+pub fn header_only(xid: i32, zxid: i64, err: ErrorCode) -> Vec<u8> {
+    encode_reply(
+        &ReplyHeader {
+            xid,
+            zxid,
+            err: err.code(),
+        },
+        None,
+    )
+}

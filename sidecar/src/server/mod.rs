@@ -1,0 +1,72 @@
+//! The client side of a node: the listener, connections, and the per-session request pipeline.
+
+mod connection;
+mod limits;
+mod requests;
+mod sequencer;
+pub mod session_tracker;
+mod stats;
+mod timers;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::raft::Consensus;
+pub use limits::ConnectionLimits;
+use session_tracker::SessionTracker;
+pub use stats::{ConnectionInfo, ServerStats};
+
+/// What every connection shares.
+pub struct Server {
+    pub settings: Arc<Settings>,
+    pub consensus: Consensus,
+    pub tracker: Mutex<SessionTracker>,
+    pub limits: ConnectionLimits,
+    pub stats: ServerStats,
+    pub started: Instant,
+    next_connection: AtomicU64,
+}
+
+impl Server {
+    pub fn new(settings: Arc<Settings>, consensus: Consensus) -> Arc<Self> {
+        Arc::new(Server {
+            limits: ConnectionLimits::new(settings.max_client_cnxns),
+            settings,
+            consensus,
+            tracker: Mutex::new(SessionTracker::new()),
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            next_connection: AtomicU64::new(1),
+        })
+    }
+
+    /// A token unique to one connection on this member; the state machine records the
+    /// session's current owner so that a superseded connection's writes fail with SessionMoved.
+    fn new_owner(&self) -> u64 {
+        let seq = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        (self.consensus.node_id() << 48) | (seq & 0xffff_ffff_ffff)
+    }
+
+    pub fn tracker(&self) -> std::sync::MutexGuard<'_, SessionTracker> {
+        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accept clients until the listener fails.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        timers::spawn(self.clone());
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let server = self.clone();
+            tokio::spawn(async move { connection::run(server, stream, peer).await });
+        }
+    }
+
+    pub fn local_client_addr(listener: &TcpListener) -> Option<SocketAddr> {
+        listener.local_addr().ok()
+    }
+}

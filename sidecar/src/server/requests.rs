@@ -1,0 +1,364 @@
+//! Turning decoded requests into work: writes become commands proposed at once (so a session's
+//! writes enter the log in order), everything else becomes a step the sequencer runs in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corral_proto::{
+    CreateKind, CreateMode, ErrorCode, Id, MultiOp, ReadOp, Request, RequestHeader, SetWatches, xid,
+};
+use corral_tree::{Applied, Command, CommandKind, WriteOp};
+use tokio::sync::oneshot;
+
+use super::Server;
+use super::connection::{header_only, now_ms};
+use crate::raft::ConsensusError;
+
+/// The reply shape a write expects, decided by its wire flavour.
+#[derive(Debug, Clone)]
+pub enum WriteShape {
+    Create(CreateKind),
+    Delete,
+    SetData,
+    SetAcl,
+    Check,
+    Multi(Vec<WriteShape>),
+    CloseSession,
+}
+
+/// Local work that reads the applied state; run by the sequencer in request order.
+#[derive(Debug)]
+pub enum Read {
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    GetAcl {
+        path: String,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+        with_stat: bool,
+    },
+    GetAllChildrenNumber {
+        path: String,
+    },
+    GetEphemerals {
+        prefix: String,
+    },
+    Multi(Vec<ReadOp>),
+    CheckWatches {
+        path: String,
+        watcher_type: i32,
+    },
+    RemoveWatches {
+        path: String,
+        watcher_type: i32,
+    },
+    AddWatch {
+        path: String,
+        mode: i32,
+    },
+    SetWatches(SetWatches),
+    WhoAmI,
+}
+
+pub enum Pending {
+    /// A reply that is ready now (ping, auth, errors found before proposing).
+    Reply(Vec<u8>),
+    Write {
+        xid: i32,
+        shape: WriteShape,
+        outcome: oneshot::Receiver<Result<Applied, ConsensusError>>,
+        started: Instant,
+    },
+    Read {
+        xid: i32,
+        read: Read,
+        auth: Arc<Vec<Id>>,
+        started: Instant,
+    },
+    Sync {
+        xid: i32,
+        path: String,
+    },
+    /// Send the frame (if any), then close the connection.
+    Close(Option<Vec<u8>>),
+}
+
+/// A connection's request-side state: who the caller is.
+pub struct Context<'a> {
+    server: &'a Arc<Server>,
+    session_id: i64,
+    owner: u64,
+    peer: SocketAddr,
+    /// Every identity of this connection: its `ip` id, then ids added by auth packets.
+    auth: Arc<Vec<Id>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(server: &'a Arc<Server>, session_id: i64, owner: u64, peer: SocketAddr) -> Self {
+        Context {
+            server,
+            session_id,
+            owner,
+            peer,
+            auth: Arc::new(vec![Id::new("ip", peer.ip().to_string())]),
+        }
+    }
+
+    fn zxid(&self) -> i64 {
+        self.server.consensus.core().applied_zxid()
+    }
+
+    fn error(&self, xid: i32, err: ErrorCode) -> Pending {
+        Pending::Reply(header_only(xid, self.zxid(), err))
+    }
+
+    pub async fn classify(&mut self, header: RequestHeader, request: Request) -> Pending {
+        let xid = header.xid;
+        let started = Instant::now();
+        let read = |read: Read| Pending::Read {
+            xid,
+            read,
+            auth: self.auth.clone(),
+            started,
+        };
+        match request {
+            Request::Ping => Pending::Reply(header_only(xid::PING, self.zxid(), ErrorCode::Ok)),
+            Request::Auth { scheme, auth, .. } => self.authenticate(xid, &scheme, &auth),
+            Request::Sasl { .. } => {
+                tracing::warn!(peer = %self.peer, "SASL is not enabled on this server; closing");
+                Pending::Close(Some(header_only(xid, self.zxid(), ErrorCode::AuthFailed)))
+            }
+            Request::Exists { path, watch } => read(Read::Exists { path, watch }),
+            Request::GetData { path, watch } => read(Read::GetData { path, watch }),
+            Request::GetAcl { path } => read(Read::GetAcl { path }),
+            Request::GetChildren { path, watch } => read(Read::GetChildren {
+                path,
+                watch,
+                with_stat: false,
+            }),
+            Request::GetChildren2 { path, watch } => read(Read::GetChildren {
+                path,
+                watch,
+                with_stat: true,
+            }),
+            Request::GetAllChildrenNumber { path } => read(Read::GetAllChildrenNumber { path }),
+            Request::GetEphemerals { prefix } => read(Read::GetEphemerals { prefix }),
+            Request::MultiRead(ops) => read(Read::Multi(ops)),
+            Request::CheckWatches { path, watcher_type } => {
+                read(Read::CheckWatches { path, watcher_type })
+            }
+            Request::RemoveWatches { path, watcher_type } => {
+                read(Read::RemoveWatches { path, watcher_type })
+            }
+            Request::AddWatch { path, mode } => read(Read::AddWatch { path, mode }),
+            Request::SetWatches(sw) => read(Read::SetWatches(sw)),
+            Request::WhoAmI => read(Read::WhoAmI),
+            Request::Sync { path } => Pending::Sync { xid, path },
+            Request::Reconfig { .. } => {
+                // A standalone ZooKeeper answers UNIMPLEMENTED (it is no leader server), and
+                // membership changes go through the admin API here.
+                self.error(xid, ErrorCode::Unimplemented)
+            }
+            Request::Unknown(op) => {
+                tracing::warn!(peer = %self.peer, opcode = op, "unknown opcode; answering UNIMPLEMENTED");
+                self.error(xid, ErrorCode::Unimplemented)
+            }
+            Request::CloseSession => {
+                let kind = CommandKind::CloseSession {
+                    session_id: self.session_id,
+                };
+                self.propose(xid, WriteShape::CloseSession, kind, started)
+                    .await
+            }
+            Request::Create { kind, req } => {
+                match create_op(kind, req.path, req.data, req.acl, req.flags, req.ttl) {
+                    Ok(op) => self.write(xid, WriteShape::Create(kind), op, started).await,
+                    Err(code) => self.error(xid, code),
+                }
+            }
+            Request::Delete { path, version } => {
+                self.write(
+                    xid,
+                    WriteShape::Delete,
+                    WriteOp::Delete { path, version },
+                    started,
+                )
+                .await
+            }
+            Request::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let op = WriteOp::SetData {
+                    path,
+                    data,
+                    version,
+                };
+                self.write(xid, WriteShape::SetData, op, started).await
+            }
+            Request::SetAcl { path, acl, version } => {
+                let op = WriteOp::SetAcl { path, acl, version };
+                self.write(xid, WriteShape::SetAcl, op, started).await
+            }
+            Request::Check { path, version } => {
+                self.write(
+                    xid,
+                    WriteShape::Check,
+                    WriteOp::Check { path, version },
+                    started,
+                )
+                .await
+            }
+            Request::Multi(ops) => {
+                let mut shapes = Vec::with_capacity(ops.len());
+                let mut write_ops = Vec::with_capacity(ops.len());
+                for op in ops {
+                    let (shape, op) = match op {
+                        MultiOp::Create { kind, req } => {
+                            match create_op(kind, req.path, req.data, req.acl, req.flags, req.ttl) {
+                                Ok(op) => (WriteShape::Create(kind), op),
+                                Err(code) => return self.error(xid, code),
+                            }
+                        }
+                        MultiOp::Delete { path, version } => {
+                            (WriteShape::Delete, WriteOp::Delete { path, version })
+                        }
+                        MultiOp::SetData {
+                            path,
+                            data,
+                            version,
+                        } => (
+                            WriteShape::SetData,
+                            WriteOp::SetData {
+                                path,
+                                data,
+                                version,
+                            },
+                        ),
+                        MultiOp::Check { path, version } => {
+                            (WriteShape::Check, WriteOp::Check { path, version })
+                        }
+                    };
+                    shapes.push(shape);
+                    write_ops.push(op);
+                }
+                self.write(
+                    xid,
+                    WriteShape::Multi(shapes),
+                    WriteOp::Multi(write_ops),
+                    started,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn write(&self, xid: i32, shape: WriteShape, op: WriteOp, started: Instant) -> Pending {
+        let kind = CommandKind::Write {
+            session_id: self.session_id,
+            owner: self.owner,
+            auth: self.auth.as_ref().clone(),
+            op,
+        };
+        self.propose(xid, shape, kind, started).await
+    }
+
+    async fn propose(
+        &self,
+        xid: i32,
+        shape: WriteShape,
+        kind: CommandKind,
+        started: Instant,
+    ) -> Pending {
+        let cmd = Command {
+            time_ms: now_ms(),
+            kind,
+        };
+        match self.server.consensus.submit(cmd).await {
+            Ok(outcome) => Pending::Write {
+                xid,
+                shape,
+                outcome,
+                started,
+            },
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "cannot propose a write; closing so the client retries");
+                Pending::Close(None)
+            }
+        }
+    }
+
+    /// An auth packet. Digest adds `digest:user:hash` (and `super` when it is the configured
+    /// super digest); ip re-asserts the connection's address. Anything else fails, and ZooKeeper
+    /// then closes the connection.
+    fn authenticate(&mut self, _xid: i32, scheme: &str, auth: &[u8]) -> Pending {
+        let added = match scheme {
+            "digest" => std::str::from_utf8(auth).ok().map(|user_password| {
+                let digest = corral_tree::acl::digest_id(user_password);
+                let mut ids = Vec::new();
+                if self.server.settings.super_digest.as_deref() == Some(digest.as_str()) {
+                    ids.push(Id::new("super", ""));
+                }
+                ids.push(Id::new("digest", digest));
+                ids
+            }),
+            "ip" => Some(vec![Id::new("ip", self.peer.ip().to_string())]),
+            _ => None,
+        };
+        match added {
+            Some(ids) => {
+                let auth = Arc::make_mut(&mut self.auth);
+                for id in ids {
+                    if !auth.contains(&id) {
+                        auth.push(id);
+                    }
+                }
+                Pending::Reply(header_only(xid::AUTH, self.zxid(), ErrorCode::Ok))
+            }
+            None => {
+                tracing::warn!(peer = %self.peer, scheme, "authentication failed; closing the connection");
+                Pending::Close(Some(header_only(
+                    xid::AUTH,
+                    self.zxid(),
+                    ErrorCode::AuthFailed,
+                )))
+            }
+        }
+    }
+}
+
+/// Map a create request of any flavour to the replicated op, refusing flavour/mode mismatches
+/// the way ZooKeeper does (BadArguments) before anything is proposed.
+fn create_op(
+    kind: CreateKind,
+    path: String,
+    data: Vec<u8>,
+    acl: Vec<corral_proto::Acl>,
+    flags: i32,
+    ttl: Option<i64>,
+) -> Result<WriteOp, ErrorCode> {
+    let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+    let ttl_ms = match kind {
+        CreateKind::Ttl if !mode.is_ttl() => return Err(ErrorCode::BadArguments),
+        CreateKind::Ttl => ttl.unwrap_or(-1),
+        _ if mode.is_ttl() => return Err(ErrorCode::BadArguments),
+        _ => -1,
+    };
+    Ok(WriteOp::Create {
+        path,
+        data,
+        acl,
+        mode,
+        ttl_ms,
+    })
+}

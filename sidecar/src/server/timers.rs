@@ -1,0 +1,128 @@
+//! The leader's time-driven duties: expiring sessions and reaping empty containers and expired
+//! TTL nodes. Each is proposed through the log and re-checked when applied, so replicas never act
+//! on their own clocks (ARCHITECTURE decision 2).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_tree::{Command, CommandKind};
+
+use super::Server;
+use super::connection::now_ms;
+
+/// How often expiry is checked; well under the smallest session timeout ZooKeeper allows.
+const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the tracker is reconciled with the replicated session table.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
+/// Upper bound on reaps proposed per round, so one round never floods the log.
+const REAP_BATCH: usize = 1000;
+
+pub fn spawn(server: Arc<Server>) {
+    tokio::spawn(expire_sessions(server.clone()));
+    tokio::spawn(reap_nodes(server));
+}
+
+async fn expire_sessions(server: Arc<Server>) {
+    let mut was_leader = false;
+    let mut last_reconcile = Instant::now();
+    let mut ticker = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        ticker.tick().await;
+        let leader = server.consensus.is_leader();
+        let now = Instant::now();
+        if leader && !was_leader {
+            // New leader: every session gets its full timeout again.
+            let sessions = known_sessions(&server);
+            server.tracker().rearm_all(sessions, now);
+            tracing::info!(
+                sessions = server.tracker().len(),
+                "leading; re-armed all sessions"
+            );
+        } else if leader && now.duration_since(last_reconcile) >= RECONCILE_INTERVAL {
+            reconcile(&server, now);
+            last_reconcile = now;
+        }
+        was_leader = leader;
+        if !leader {
+            continue;
+        }
+        let expired = server.tracker().take_expired(now);
+        for session_id in expired {
+            tracing::info!(
+                session = format_args!("0x{session_id:x}"),
+                "session expired"
+            );
+            let cmd = Command {
+                time_ms: now_ms(),
+                kind: CommandKind::CloseSession { session_id },
+            };
+            let server = server.clone();
+            tokio::spawn(async move {
+                match server.consensus.propose(cmd).await {
+                    Ok(_) => server.tracker().forget(session_id),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot propose a session expiry; will retry");
+                        server.tracker().retry(session_id, Instant::now());
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn known_sessions(server: &Server) -> Vec<(i64, i32)> {
+    let core = server.consensus.core().lock();
+    core.sm
+        .sessions()
+        .map(|(id, session)| (id, session.timeout_ms))
+        .collect()
+}
+
+/// Track sessions created elsewhere (or before a restart) and drop closed ones.
+fn reconcile(server: &Server, now: Instant) {
+    let sessions = known_sessions(server);
+    let live: HashSet<i64> = sessions.iter().map(|(id, _)| *id).collect();
+    let mut tracker = server.tracker();
+    for (id, timeout) in sessions {
+        if !tracker.contains(id) {
+            tracker.arm(id, timeout, now);
+        }
+    }
+    let stale: Vec<i64> = tracker
+        .ids()
+        .into_iter()
+        .filter(|id| !live.contains(id))
+        .collect();
+    for id in stale {
+        tracker.forget(id);
+    }
+}
+
+async fn reap_nodes(server: Arc<Server>) {
+    let interval = Duration::from_millis(server.settings.container_check_interval_ms.max(10));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if !server.consensus.is_leader() {
+            continue;
+        }
+        let now = now_ms();
+        let (containers, ttls) = {
+            let core = server.consensus.core().lock();
+            core.sm.reap_candidates(now, REAP_BATCH)
+        };
+        let commands = containers
+            .into_iter()
+            .map(|path| CommandKind::ReapContainer { path })
+            .chain(ttls.into_iter().map(|path| CommandKind::ReapTtl { path }));
+        for kind in commands {
+            let cmd = Command { time_ms: now, kind };
+            if let Err(e) = server.consensus.propose(cmd).await {
+                tracing::warn!(error = %e, "cannot propose a reap; will retry next round");
+                break;
+            }
+        }
+    }
+}
