@@ -169,8 +169,13 @@ impl<'a> Context<'a> {
                 self.error(xid, ErrorCode::Unimplemented)
             }
             Request::Unknown(op) => {
-                tracing::warn!(peer = %self.peer, opcode = op, "unknown opcode; answering UNIMPLEMENTED");
-                self.error(xid, ErrorCode::Unimplemented)
+                // ZooKeeper answers UNIMPLEMENTED and then closes the connection.
+                tracing::warn!(peer = %self.peer, opcode = op, "unknown opcode; answering UNIMPLEMENTED and closing");
+                Pending::Close(Some(header_only(
+                    xid,
+                    self.zxid(),
+                    ErrorCode::Unimplemented,
+                )))
             }
             Request::CloseSession => {
                 let kind = CommandKind::CloseSession {
@@ -323,15 +328,12 @@ impl<'a> Context<'a> {
                         auth.push(id);
                     }
                 }
-                Pending::Reply(header_only(xid::AUTH, self.zxid(), ErrorCode::Ok))
+                // ZooKeeper answers auth packets with zxid 0.
+                Pending::Reply(header_only(xid::AUTH, 0, ErrorCode::Ok))
             }
             None => {
                 tracing::warn!(peer = %self.peer, scheme, "authentication failed; closing the connection");
-                Pending::Close(Some(header_only(
-                    xid::AUTH,
-                    self.zxid(),
-                    ErrorCode::AuthFailed,
-                )))
+                Pending::Close(Some(header_only(xid::AUTH, 0, ErrorCode::AuthFailed)))
             }
         }
     }

@@ -119,14 +119,9 @@ fn write_reply(xid: i32, shape: &WriteShape, applied: &Applied) -> Vec<u8> {
     let (err, body) = match &applied.result {
         Err(code) => (*code, None),
         Ok(outcome) => match (shape, outcome) {
+            // A failed multi is still a successful reply: header err 0, one result per
+            // sub-op (ZooKeeper 3.8/3.9); the client raises the first failing result itself.
             (WriteShape::Multi(shapes), Outcome::Multi(results)) => {
-                let err = results
-                    .iter()
-                    .find_map(|r| match r {
-                        Err(code) if *code != ErrorCode::Ok => Some(*code),
-                        _ => None,
-                    })
-                    .unwrap_or(ErrorCode::Ok);
                 let results = shapes
                     .iter()
                     .zip(results)
@@ -135,7 +130,7 @@ fn write_reply(xid: i32, shape: &WriteShape, applied: &Applied) -> Vec<u8> {
                         Err(code) => MultiResult::Error(code.code()),
                     })
                     .collect();
-                (err, Some(Response::Multi(results)))
+                (ErrorCode::Ok, Some(Response::Multi(results)))
             }
             (shape, outcome) => (ErrorCode::Ok, single_response(shape, outcome)),
         },
