@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use zookeeper_client as zk;
 
 /// Bound for one network step (a request, a connect, a watch event).
@@ -124,7 +125,7 @@ impl TestNode {
         TestNode::start_with(label, NodeConfig::default()).await
     }
 
-    /// Start a node and wait until its client port accepts connections.
+    /// Start a node and wait until it grants sessions.
     pub async fn start_with(label: &str, config: NodeConfig) -> TestNode {
         let data_dir = tempfile::Builder::new()
             .prefix(&format!("corral-itest-{label}-"))
@@ -356,12 +357,7 @@ impl TestNode {
                     log_tail(&self.log_path, 40)
                 );
             }
-            let probe = tokio::time::timeout(
-                Duration::from_millis(500),
-                tokio::net::TcpStream::connect(self.addr()),
-            )
-            .await;
-            if let Ok(Ok(_stream)) = probe {
+            if self.serves_sessions().await {
                 return;
             }
             if Instant::now() >= deadline {
@@ -374,6 +370,42 @@ impl TestNode {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+impl TestNode {
+    /// Whether a new session can be opened now. An open port is not enough: ZooKeeper binds it
+    /// before its database is loaded and closes connections until then. The probe's session is
+    /// closed right away so it leaves nothing behind.
+    async fn serves_sessions(&self) -> bool {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect(self.addr()).await.ok()?;
+            let request = raw::ConnectRequest::new_session(10_000).encode();
+            let mut frame = (request.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&request);
+            stream.write_all(&frame).await.ok()?;
+            let mut len = [0u8; 4];
+            stream.read_exact(&mut len).await.ok()?;
+            let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+            stream.read_exact(&mut payload).await.ok()?;
+            let response = raw::ConnectResponse::decode(&payload);
+            if response.session_id == 0 {
+                return None;
+            }
+            let close = raw::Jute::new()
+                .int(4)
+                .int(1)
+                .int(raw::op::CLOSE_SESSION)
+                .into_vec();
+            stream.write_all(&close).await.ok()?;
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+            Some(())
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), attempt).await,
+            Ok(Some(()))
+        )
     }
 }
 

@@ -28,6 +28,8 @@ pub mod op {
     pub const MULTI: i32 = 14;
     pub const CHECK_WATCHES: i32 = 17;
     pub const REMOVE_WATCHES: i32 = 18;
+    pub const SET_WATCHES: i32 = 101;
+    pub const SET_WATCHES2: i32 = 105;
     pub const ADD_WATCH: i32 = 106;
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
@@ -61,6 +63,7 @@ pub mod watcher_type {
 
 pub const NOTIFICATION_XID: i32 = -1;
 pub const PING_XID: i32 = -2;
+pub const SET_WATCHES_XID: i32 = -8;
 /// KeeperState.SyncConnected, the state carried by every node event.
 pub const SYNC_CONNECTED: i32 = 3;
 
