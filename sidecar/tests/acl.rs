@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use common::raw::{Jute, Message, RawConn, err};
 use common::{NodeConfig, TestNode, digest_id};
 use zookeeper_client as zk;
 
@@ -310,4 +311,29 @@ async fn unknown_auth_scheme_fails_only_that_session() {
     });
     assert_eq!(state, zk::SessionState::AuthFailed);
     bounded!(bystander.create("/still-fine", b"", &open())).unwrap();
+}
+
+/// ZooKeeper echoes the auth packet's xid in the reply (ZooKeeperServer.processPacket builds
+/// `ReplyHeader(h.getXid(), 0, OK)`). The Java client always uses −4, but zookeeper-client sends
+/// auth with ordinary xids and matches the reply by xid.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_reply_echoes_the_request_xid() {
+    let node = TestNode::start("acl-auth-xid").await;
+    let (mut conn, _) = RawConn::open_session(node.addr(), 10_000).await;
+    for xid in [-4, 7] {
+        let packet = Jute::new()
+            .int(0)
+            .string("digest")
+            .buffer(b"alice:secret")
+            .into_vec();
+        conn.send_with_xid(xid, 100, &packet).await;
+        match conn.next_message().await {
+            Message::Reply(reply) => {
+                assert_eq!((reply.xid, reply.err), (xid, err::OK), "{reply:?}")
+            }
+            other => panic!("expected the auth reply, got {other:?}"),
+        }
+    }
+    let (reply, _) = conn.call(107, &[]).await; // whoAmI still answers on this connection
+    assert_eq!(reply.err, err::OK);
 }

@@ -392,8 +392,9 @@ impl TestNode {
             if response.session_id == 0 {
                 return None;
             }
+            // Frame length 8: RequestHeader{xid 1, closeSession}.
             let close = raw::Jute::new()
-                .int(4)
+                .int(8)
                 .int(1)
                 .int(raw::op::CLOSE_SESSION)
                 .into_vec();
