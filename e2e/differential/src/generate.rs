@@ -37,6 +37,11 @@ pub struct Generator {
     /// an emptied container is reaped on the server's own schedule, which would make the two
     /// servers differ by timing rather than by behaviour.
     containers: HashSet<String>,
+    /// The addWatch mode (recursive or not) of each path the watch session watches. A path
+    /// keeps its first mode: ZooKeeper 3.8 holds one mode per path and session, so a second
+    /// addWatch with the other mode replaces the first (ZOOKEEPER-4466, changed in 3.9), and
+    /// the result would depend on the server version rather than on its correctness.
+    watch_modes: HashMap<String, bool>,
 }
 
 impl Generator {
@@ -46,6 +51,7 @@ impl Generator {
             known: Vec::new(),
             versions: HashMap::new(),
             containers: HashSet::new(),
+            watch_modes: HashMap::new(),
         }
     }
 
@@ -91,10 +97,12 @@ impl Generator {
             91..93 => Op::GetEphemerals {
                 path: self.any_path_or_root(),
             },
-            93..95 => Op::AddWatch {
-                path: self.any_path_or_root(),
-                recursive: self.rng.random_bool(0.5),
-            },
+            93..95 => {
+                let path = self.any_path_or_root();
+                let wanted = self.rng.random_bool(0.5);
+                let recursive = *self.watch_modes.entry(path.clone()).or_insert(wanted);
+                Op::AddWatch { path, recursive }
+            }
             95..97 => {
                 let n = self.rng.random_range(1..=3);
                 let reads = (0..n)
@@ -127,7 +135,10 @@ impl Generator {
                 for (op, item) in ops.iter().zip(items) {
                     match (op, item) {
                         (MultiOp::Create { mode, .. }, MultiItem::Create { path, stat }) => {
-                            self.learn_created(path, *mode, stat.version, stat.aversion);
+                            // Without a stat (ZOOKEEPER-4026) a new node's versions are 0.
+                            let (version, aversion) =
+                                stat.map_or((0, 0), |s| (s.version, s.aversion));
+                            self.learn_created(path, *mode, version, aversion);
                         }
                         (MultiOp::SetData { path, .. }, MultiItem::SetData { stat }) => {
                             self.versions
@@ -619,6 +630,22 @@ mod tests {
         );
         let paths: HashSet<String> = (0..400).map(|_| generator.path()).collect();
         assert!(paths.contains("/b/s0000000004"));
+    }
+
+    #[test]
+    fn a_watched_path_keeps_its_first_watch_mode() {
+        let mut generator = Generator::new(21);
+        let mut modes: HashMap<String, bool> = HashMap::new();
+        let mut seen = 0;
+        for _ in 0..20_000 {
+            if let Op::AddWatch { path, recursive } = generator.next_op() {
+                seen += 1;
+                let first = *modes.entry(path.clone()).or_insert(recursive);
+                assert_eq!(first, recursive, "{path} changed its watch mode");
+            }
+        }
+        assert!(seen > 100, "only {seen} addWatch ops");
+        assert!(modes.values().any(|r| *r) && modes.values().any(|r| !*r));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Output: one line per seed, a report for every mismatch (seed, op index, op, both results),
 //! then `differential: S seeds, N operations, M mismatches` and, last, `P passed, F failed`
-//! counting seeds. Exit status 0 only when every seed passed.
+//! counting seeds. Exit status 0 only when every seed passed. `RUST_LOG=corral_differential=debug`
+//! traces every op with both results, to follow the history that led to a mismatch.
 
 mod generate;
 mod op;

@@ -66,8 +66,15 @@ impl fmt::Display for NormStat {
 pub enum MultiItem {
     Check,
     Delete,
-    Create { path: String, stat: NormStat },
-    SetData { stat: NormStat },
+    /// `stat` is `None` when the server answered the create2 inside the multi with a plain
+    /// create result, as ZooKeeper before 3.9 does (ZOOKEEPER-4026).
+    Create {
+        path: String,
+        stat: Option<NormStat>,
+    },
+    SetData {
+        stat: NormStat,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,7 +180,11 @@ impl fmt::Display for MultiItem {
         match self {
             MultiItem::Check => f.write_str("check ok"),
             MultiItem::Delete => f.write_str("delete ok"),
-            MultiItem::Create { path, stat } => write!(f, "created {path} {stat}"),
+            MultiItem::Create {
+                path,
+                stat: Some(stat),
+            } => write!(f, "created {path} {stat}"),
+            MultiItem::Create { path, stat: None } => write!(f, "created {path} (no stat)"),
             MultiItem::SetData { stat } => write!(f, "setData ok {stat}"),
         }
     }
@@ -227,6 +238,32 @@ impl fmt::Display for Outcome {
                 write!(f, "multi failed at op {index}: {error}")
             }
         }
+    }
+}
+
+/// Whether the candidate's outcome matches the reference's. Equality, with one allowance for
+/// a difference between ZooKeeper versions: ZooKeeper 3.8 answers a create2 inside a multi
+/// without its stat (ZOOKEEPER-4026, fixed in 3.9), so when the reference reports no stat
+/// there, any stat from the candidate is accepted (later reads still check the node).
+pub fn agrees(reference: &Outcome, candidate: &Outcome) -> bool {
+    if reference == candidate {
+        return true;
+    }
+    match (reference, candidate) {
+        (Outcome::Multi(expected), Outcome::Multi(got)) => {
+            expected.len() == got.len()
+                && expected.iter().zip(got).all(|pair| match pair {
+                    (
+                        MultiItem::Create {
+                            path: expected_path,
+                            stat: None,
+                        },
+                        MultiItem::Create { path, .. },
+                    ) => expected_path == path,
+                    (expected, got) => expected == got,
+                })
+        }
+        _ => false,
     }
 }
 
@@ -289,6 +326,33 @@ mod tests {
             stat.version = 2;
         }
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_multi_create_without_stat_accepts_any_stat_but_not_another_path() {
+        let reference = Outcome::Multi(vec![
+            MultiItem::Check,
+            MultiItem::Create {
+                path: "/a".into(),
+                stat: None,
+            },
+        ]);
+        let with_stat = |path: &str| {
+            Outcome::Multi(vec![
+                MultiItem::Check,
+                MultiItem::Create {
+                    path: path.into(),
+                    stat: Some(stat(0)),
+                },
+            ])
+        };
+        assert!(agrees(&reference, &reference));
+        assert!(agrees(&reference, &with_stat("/a")));
+        assert!(!agrees(&reference, &with_stat("/b")));
+        // The allowance is one-way: a reference stat must be matched.
+        assert!(!agrees(&with_stat("/a"), &reference));
+        assert!(!agrees(&reference, &Outcome::Multi(vec![MultiItem::Check])));
+        assert!(!agrees(&Outcome::Done, &Outcome::failed("NoNode")));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::generate::Generator;
 use crate::op::Op;
-use crate::outcome::{Event, Outcome};
+use crate::outcome::{Event, Outcome, agrees};
 use crate::target::Target;
 
 /// The first difference found in a seed.
@@ -124,7 +124,8 @@ pub async fn run_seed<A: Target, B: Target>(
         let op = generator.next_op();
         let (outcome_a, outcome_b) = tokio::join!(a.apply(index, &op), b.apply(index, &op));
         result.applied = index + 1;
-        if outcome_a != outcome_b {
+        tracing::debug!(seed, index, op = %op, a = %outcome_a, b = %outcome_b, "applied");
+        if !agrees(&outcome_a, &outcome_b) {
             result.mismatch = Some(Mismatch {
                 seed,
                 index,
@@ -147,6 +148,15 @@ pub async fn run_seed<A: Target, B: Target>(
         generator.observe(&op, &outcome_a);
         if op.is_write() {
             let (events_a, events_b) = tokio::join!(a.take_events(&op), b.take_events(&op));
+            if !events_a.is_empty() || !events_b.is_empty() {
+                tracing::debug!(
+                    seed,
+                    index,
+                    a = %EventList(&events_a),
+                    b = %EventList(&events_b),
+                    "watch events"
+                );
+            }
             if events_a != events_b {
                 result.mismatch = Some(Mismatch {
                     seed,

@@ -362,7 +362,7 @@ impl ZkTarget {
                             }
                             MultiItem::Create {
                                 path,
-                                stat: self.norm(&stat),
+                                stat: (!stat.is_invalid()).then(|| self.norm(&stat)),
                             }
                         }
                         zk::MultiWriteResult::SetData { stat } => MultiItem::SetData {
