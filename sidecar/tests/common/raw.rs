@@ -313,16 +313,21 @@ impl RawConn {
     /// Connect from a chosen loopback source address (e.g. 127.0.0.2), so that per-IP limits
     /// can be exercised without counting the test's other connections.
     pub async fn connect_from(local: IpAddr, addr: SocketAddr) -> RawConn {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(local, 0)).unwrap();
-        let stream = within("raw connect", socket.connect(addr))
+        RawConn::try_connect_from(local, addr)
             .await
-            .unwrap_or_else(|e| panic!("raw connect {local} -> {addr}: {e}"));
-        stream.set_nodelay(true).unwrap();
-        RawConn {
+            .unwrap_or_else(|e| panic!("raw connect {local} -> {addr}: {e}"))
+    }
+
+    /// [`RawConn::connect_from`] that reports a refused or reset connect instead of failing.
+    pub async fn try_connect_from(local: IpAddr, addr: SocketAddr) -> std::io::Result<RawConn> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(local, 0))?;
+        let stream = within("raw connect", socket.connect(addr)).await?;
+        stream.set_nodelay(true)?;
+        Ok(RawConn {
             stream,
             next_xid: 1,
-        }
+        })
     }
 
     /// Open a new session and return the connection and the server's answer.
