@@ -39,6 +39,29 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start the Raft group")?;
+    let server = Server::new(settings.clone(), consensus.clone());
+    if let Some(addr) = settings.admin_addr {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on the admin address {addr}; is another server using the port? (set --admin-port; 0 disables it)")
+        })?;
+        let admin = server.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::admin::http::serve(admin, listener).await {
+                tracing::error!(error = %e, "the admin HTTP server stopped");
+            }
+        });
+    }
+    if let Some(addr) = settings.metrics_addr {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on the metrics address {addr}; is another server using the port? (set --metrics-port; 0 disables it)")
+        })?;
+        let metrics = server.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::admin::metrics::serve_metrics(metrics, listener).await {
+                tracing::error!(error = %e, "the metrics HTTP server stopped");
+            }
+        });
+    }
     if !consensus.wait_for_leader(LEADER_WAIT).await {
         tracing::warn!("no leader yet; serving anyway, writes will wait");
     }
@@ -57,7 +80,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         zxid = consensus.core().applied_zxid(),
         "serving clients"
     );
-    let server = Server::new(settings.clone(), consensus.clone());
     tokio::select! {
         result = server.serve(listener) => result.context("the client listener failed")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),

@@ -1,3 +1,5 @@
 //! ZooKeeper's operational surface: four-letter words, the admin HTTP server and metrics.
 
 pub mod four_letter;
+pub mod http;
+pub mod metrics;

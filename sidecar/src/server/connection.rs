@@ -154,6 +154,7 @@ async fn handshake(
         writer,
         outbox_rx,
         server.clone(),
+        conn_id,
         writer_done.clone(),
     ));
     tracing::debug!(%peer, session = format_args!("0x{session_id:x}"), timeout_ms, "session established");
@@ -327,6 +328,7 @@ async fn write_frames(
     mut writer: OwnedWriteHalf,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
     server: Arc<Server>,
+    conn_id: u64,
     done: Arc<Notify>,
 ) {
     while let Some(item) = outbox.recv().await {
@@ -339,6 +341,9 @@ async fn write_frames(
                     .stats
                     .packets_sent
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                server
+                    .stats
+                    .connection_update(conn_id, |info| info.sent += 1);
             }
             Outgoing::Close => break,
         }

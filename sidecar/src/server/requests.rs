@@ -306,7 +306,7 @@ impl<'a> Context<'a> {
     /// An auth packet. Digest adds `digest:user:hash` (and `super` when it is the configured
     /// super digest); ip re-asserts the connection's address. Anything else fails, and ZooKeeper
     /// then closes the connection.
-    fn authenticate(&mut self, _xid: i32, scheme: &str, auth: &[u8]) -> Pending {
+    fn authenticate(&mut self, xid: i32, scheme: &str, auth: &[u8]) -> Pending {
         let added = match scheme {
             "digest" => std::str::from_utf8(auth).ok().map(|user_password| {
                 let digest = corral_tree::acl::digest_id(user_password);
@@ -328,12 +328,13 @@ impl<'a> Context<'a> {
                         auth.push(id);
                     }
                 }
-                // ZooKeeper answers auth packets with zxid 0.
-                Pending::Reply(header_only(xid::AUTH, 0, ErrorCode::Ok))
+                // ZooKeeper echoes the packet's xid (-4 from the Java client, a normal xid from
+                // others) with zxid 0.
+                Pending::Reply(header_only(xid, 0, ErrorCode::Ok))
             }
             None => {
                 tracing::warn!(peer = %self.peer, scheme, "authentication failed; closing the connection");
-                Pending::Close(Some(header_only(xid::AUTH, 0, ErrorCode::AuthFailed)))
+                Pending::Close(Some(header_only(xid, 0, ErrorCode::AuthFailed)))
             }
         }
     }
