@@ -57,8 +57,8 @@ struct Args {
     /// Stop at the first failing seed.
     #[arg(long)]
     fail_fast: bool,
-    /// Alter the second server's result of one op (the middle one of the first seed) and
-    /// succeed only if the run reports exactly that mismatch.
+    /// Run the first seed with both sides on the first server, alter the second side's result
+    /// of the middle op, and succeed only if the run reports exactly that mismatch.
     #[arg(long)]
     self_test: bool,
 }
@@ -90,18 +90,24 @@ async fn main() -> ExitCode {
     }
 }
 
-fn seed_root(run_id: &str, seed: u64) -> String {
-    format!("/corral-differential/{run_id}/seed-{seed}")
+/// Each side gets its own subtree, so both sides may even be the same server (the self-test
+/// does that). Paths are compared relative to these roots.
+fn seed_root(run_id: &str, seed: u64, side: &str) -> String {
+    format!("/corral-differential/{run_id}/seed-{seed}/{side}")
 }
 
+/// Connects side A to `a_addr` and side B to `b_addr`, each under its own seed root.
 async fn connect_pair(
     args: &Args,
-    root: &str,
+    run_id: &str,
+    seed: u64,
+    (a_addr, b_addr): (&str, &str),
 ) -> Result<(ZkTarget, ZkTarget), (String, TargetError)> {
     let limit = Duration::from_millis(args.op_timeout_ms);
+    let (a_root, b_root) = (seed_root(run_id, seed, "a"), seed_root(run_id, seed, "b"));
     let (a, b) = tokio::join!(
-        ZkTarget::connect(&args.a, root, limit),
-        ZkTarget::connect(&args.b, root, limit)
+        ZkTarget::connect(a_addr, &a_root, limit),
+        ZkTarget::connect(b_addr, &b_root, limit)
     );
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
@@ -144,8 +150,8 @@ async fn differential(args: &Args, run_id: &str) -> ExitCode {
     let mut tally = Tally::default();
     for seed in args.first_seed..args.first_seed + args.seeds {
         let started = Instant::now();
-        let root = seed_root(run_id, seed);
-        let (mut a, mut b) = match connect_pair(args, &root).await {
+        let servers = (args.a.as_str(), args.b.as_str());
+        let (mut a, mut b) = match connect_pair(args, run_id, seed, servers).await {
             Ok(pair) => pair,
             Err((name, e)) => {
                 println!("seed {seed}: cannot start on {name}: {e}");
@@ -197,12 +203,14 @@ async fn self_test(args: &Args, run_id: &str) -> ExitCode {
     let seed = args.first_seed;
     let at = args.ops / 2;
     println!(
-        "differential self-test: seed {seed}, {} ops, {}'s result of op {at} altered",
-        args.ops, args.b_name
+        "differential self-test: seed {seed}, {} ops against {} ({}) twice, the second side's result of op {at} altered",
+        args.ops, args.a_name, args.a
     );
     let started = Instant::now();
-    let root = seed_root(run_id, seed);
-    let (mut a, b) = match connect_pair(args, &root).await {
+    // Both sides run on the reference server, so that the test depends only on the tester
+    // and on that server, never on the candidate's own differences.
+    let servers = (args.a.as_str(), args.a.as_str());
+    let (mut a, b) = match connect_pair(args, run_id, seed, servers).await {
         Ok(pair) => pair,
         Err((name, e)) => {
             println!("self-test: cannot start on {name}: {e}");
