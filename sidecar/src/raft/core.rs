@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use corral_proto::{WatcherEvent, encode_notification};
+use corral_proto::{Id, WatcherEvent, encode_notification, perms};
 use corral_tree::{Applied, Command, CommandKind, StateMachine, TreeOptions};
 use corral_watch::WatchRegistry;
 use tokio::sync::{mpsc, watch};
@@ -24,11 +24,18 @@ pub enum Outgoing {
 
 pub type Outbox = mpsc::UnboundedSender<Outgoing>;
 
+/// The connection currently attached to a session on this member.
+pub struct Attached {
+    pub outbox: Outbox,
+    /// The connection's identities: a watcher is told of a change only if these grant READ on
+    /// the changed node (ZooKeeper's check since CVE-2024-23944).
+    pub auth: Vec<Id>,
+}
+
 pub struct CoreState {
     pub sm: StateMachine,
     pub watches: WatchRegistry,
-    /// The connection currently attached to each session on this member.
-    pub outboxes: HashMap<i64, Outbox>,
+    pub attached: HashMap<i64, Attached>,
 }
 
 impl CoreState {
@@ -39,22 +46,28 @@ impl CoreState {
         let applied = self.sm.apply(zxid, cmd);
         for trigger in &applied.triggers {
             for note in self.watches.trigger(&trigger.path, trigger.event) {
-                if let Some(outbox) = self.outboxes.get(&note.session) {
-                    let event = WatcherEvent {
-                        event_type: note.event as i32,
-                        state: corral_proto::KeeperState::SyncConnected as i32,
-                        path: note.path,
-                    };
-                    let _ = outbox.send(Outgoing::Frame(encode_notification(zxid, &event)));
+                let Some(conn) = self.attached.get(&note.session) else {
+                    continue;
+                };
+                if corral_tree::acl::check(&trigger.acl, perms::READ, &conn.auth).is_err() {
+                    continue;
                 }
+                let event = WatcherEvent {
+                    event_type: note.event as i32,
+                    state: corral_proto::KeeperState::SyncConnected as i32,
+                    path: note.path,
+                };
+                let _ = conn
+                    .outbox
+                    .send(Outgoing::Frame(encode_notification(zxid, &event)));
             }
         }
         if let CommandKind::CloseSession { session_id } = &cmd.kind {
             self.watches.remove_session(*session_id);
             // A client that closed its own session has already detached its outbox; one still
             // attached here means the session expired under a live connection.
-            if let Some(outbox) = self.outboxes.remove(session_id) {
-                let _ = outbox.send(Outgoing::Close);
+            if let Some(conn) = self.attached.remove(session_id) {
+                let _ = conn.outbox.send(Outgoing::Close);
             }
         }
         applied
@@ -72,7 +85,7 @@ impl Core {
             state: Mutex::new(CoreState {
                 sm: StateMachine::new(opts),
                 watches: WatchRegistry::new(),
-                outboxes: HashMap::new(),
+                attached: HashMap::new(),
             }),
             applied_zxid: watch::Sender::new(0),
         }

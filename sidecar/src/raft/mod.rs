@@ -16,7 +16,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::impls::ProgressResponder;
 use openraft::{BasicNode, Config, Raft, ReadPolicy};
 
-pub use self::core::{Core, CoreState, Outbox, Outgoing};
+pub use self::core::{Attached, Core, CoreState, Outbox, Outgoing};
 use self::network::PeerNetwork;
 use self::state_machine::StateMachineStore;
 

@@ -20,7 +20,7 @@ use super::requests::{self, Pending};
 use super::sequencer;
 use super::stats::ConnectionInfo;
 use crate::admin::four_letter;
-use crate::raft::Outgoing;
+use crate::raft::{Attached, Outgoing};
 
 /// How long a fresh connection may take to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -124,9 +124,13 @@ async fn handshake(
         // Watches belong to a connection, as in ZooKeeper: a new connection starts with none
         // and the client replays its own with setWatches.
         core.watches.remove_session(session_id);
-        if let Some(previous) = core.outboxes.insert(session_id, outbox.clone()) {
+        let attached = Attached {
+            outbox: outbox.clone(),
+            auth: vec![requests::ip_identity(peer)],
+        };
+        if let Some(previous) = core.attached.insert(session_id, attached) {
             // The session moved to this connection: the old one must not keep it.
-            let _ = previous.send(Outgoing::Close);
+            let _ = previous.outbox.send(Outgoing::Close);
         }
     }
     server.tracker().arm(session_id, timeout_ms, Instant::now());
@@ -260,7 +264,13 @@ async fn serve_requests(
         pending_rx,
         conn.outbox.clone(),
     ));
-    let mut ctx = requests::Context::new(&server, conn.session_id, conn.owner, peer);
+    let mut ctx = requests::Context::new(
+        &server,
+        conn.session_id,
+        conn.owner,
+        peer,
+        conn.outbox.clone(),
+    );
     let mut closed_by_client = false;
     loop {
         let mut head = [0u8; 4];
@@ -315,11 +325,11 @@ async fn serve_requests(
 fn detach(server: &Server, session_id: i64, outbox: &mpsc::UnboundedSender<Outgoing>) {
     let mut core = server.consensus.core().lock();
     if core
-        .outboxes
+        .attached
         .get(&session_id)
-        .is_some_and(|current| current.same_channel(outbox))
+        .is_some_and(|current| current.outbox.same_channel(outbox))
     {
-        core.outboxes.remove(&session_id);
+        core.attached.remove(&session_id);
         core.watches.remove_session(session_id);
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::Server;
 use super::connection::{header_only, now_ms};
 use crate::raft::ConsensusError;
+use crate::raft::Outbox;
 
 /// The reply shape a write expects, decided by its wire flavour.
 #[derive(Debug, Clone)]
@@ -100,16 +101,29 @@ pub struct Context<'a> {
     peer: SocketAddr,
     /// Every identity of this connection: its `ip` id, then ids added by auth packets.
     auth: Arc<Vec<Id>>,
+    outbox: Outbox,
+}
+
+/// The identity every connection has from its address (ZooKeeper's `ip` scheme).
+pub fn ip_identity(peer: SocketAddr) -> Id {
+    Id::new("ip", peer.ip().to_string())
 }
 
 impl<'a> Context<'a> {
-    pub fn new(server: &'a Arc<Server>, session_id: i64, owner: u64, peer: SocketAddr) -> Self {
+    pub fn new(
+        server: &'a Arc<Server>,
+        session_id: i64,
+        owner: u64,
+        peer: SocketAddr,
+        outbox: Outbox,
+    ) -> Self {
         Context {
             server,
             session_id,
             owner,
             peer,
-            auth: Arc::new(vec![Id::new("ip", peer.ip().to_string())]),
+            auth: Arc::new(vec![ip_identity(peer)]),
+            outbox,
         }
     }
 
@@ -327,6 +341,14 @@ impl<'a> Context<'a> {
                     if !auth.contains(&id) {
                         auth.push(id);
                     }
+                }
+                // Watch delivery checks READ with the connection's identities, so they must
+                // follow the auth too.
+                let mut core = self.server.consensus.core().lock();
+                if let Some(conn) = core.attached.get_mut(&self.session_id)
+                    && conn.outbox.same_channel(&self.outbox)
+                {
+                    conn.auth = auth.clone();
                 }
                 // ZooKeeper echoes the packet's xid (-4 from the Java client, a normal xid from
                 // others) with zxid 0.

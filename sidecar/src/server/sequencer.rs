@@ -281,7 +281,7 @@ fn execute_read(
             let CoreState {
                 sm,
                 watches,
-                outboxes,
+                attached,
             } = core;
             let notes = watches.replay(
                 session_id,
@@ -293,7 +293,7 @@ fn execute_read(
                 &sw.persistent_recursive,
                 |path| sm.stat(path).map(|s| (s.mzxid, s.pzxid)),
             );
-            if let Some(outbox) = outboxes.get(&session_id) {
+            if let Some(conn) = attached.get(&session_id) {
                 for note in notes {
                     let event = corral_proto::WatcherEvent {
                         event_type: note.event as i32,
@@ -301,9 +301,11 @@ fn execute_read(
                         path: note.path,
                     };
                     let zxid = sm.last_applied_zxid();
-                    let _ = outbox.send(Outgoing::Frame(corral_proto::encode_notification(
-                        zxid, &event,
-                    )));
+                    let _ = conn
+                        .outbox
+                        .send(Outgoing::Frame(corral_proto::encode_notification(
+                            zxid, &event,
+                        )));
                 }
             }
             (ErrorCode::Ok, None)

@@ -126,6 +126,9 @@ pub enum Outcome {
 pub struct WatchTrigger {
     pub path: String,
     pub event: EventType,
+    /// The ACL a watcher needs READ on to be told: the changed node's, or for
+    /// NodeChildrenChanged the parent's (ZooKeeper checks it since CVE-2024-23944, 3.8.4/3.9.2).
+    pub acl: Vec<Acl>,
 }
 
 /// What [`StateMachine::apply`](crate::StateMachine) returns for one entry.

@@ -34,10 +34,11 @@ pub(crate) struct Effects<'t> {
 }
 
 impl Effects<'_> {
-    fn trigger(&mut self, path: &str, event: EventType) {
+    fn trigger(&mut self, path: &str, event: EventType, acl: Vec<Acl>) {
         self.triggers.push(WatchTrigger {
             path: path.to_string(),
             event,
+            acl,
         });
     }
 }
@@ -119,6 +120,8 @@ fn create(
     if matches!(parent.kind, NodeKind::Ephemeral { .. }) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    let parent_acl = parent.acl.clone();
+    let node_acl = acl.clone();
     let node = Node::new(
         data.to_vec(),
         acl,
@@ -126,10 +129,11 @@ fn create(
         NodeKind::for_create(mode, ctx.session_id, ttl_ms),
     );
     let stat = fx.tree.create(&full_path, node, ctx.zxid, &mut fx.journal);
-    fx.trigger(&full_path, EventType::NodeCreated);
+    fx.trigger(&full_path, EventType::NodeCreated, node_acl);
     fx.trigger(
         path::parent_for_watch(parent_path),
         EventType::NodeChildrenChanged,
+        parent_acl,
     );
     Ok(Outcome::Created {
         path: full_path,
@@ -157,13 +161,13 @@ fn delete(
 
 /// Remove a childless node and record its triggers; shared with session close and reaping.
 pub(crate) fn delete_unchecked(fx: &mut Effects, path: &str, zxid: i64) {
-    fx.tree.delete(path, zxid, &mut fx.journal);
     let (parent, _) = path::split_last(path).expect("existing node path has a slash");
-    fx.trigger(path, EventType::NodeDeleted);
-    fx.trigger(
-        path::parent_for_watch(parent),
-        EventType::NodeChildrenChanged,
-    );
+    let parent = path::parent_for_watch(parent);
+    let node_acl = fx.tree.get(path).map(|n| n.acl.clone()).unwrap_or_default();
+    let parent_acl = fx.tree.get(parent).map(|n| n.acl.clone()).unwrap_or_default();
+    fx.tree.delete(path, zxid, &mut fx.journal);
+    fx.trigger(path, EventType::NodeDeleted, node_acl);
+    fx.trigger(parent, EventType::NodeChildrenChanged, parent_acl);
 }
 
 fn set_data(
@@ -185,7 +189,8 @@ fn set_data(
         ctx.time_ms,
         &mut fx.journal,
     );
-    fx.trigger(path, EventType::NodeDataChanged);
+    let acl = fx.tree.get(path).map(|n| n.acl.clone()).unwrap_or_default();
+    fx.trigger(path, EventType::NodeDataChanged, acl);
     Ok(Outcome::DataSet { stat })
 }
 

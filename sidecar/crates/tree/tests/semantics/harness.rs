@@ -170,9 +170,11 @@ pub fn acl(perms: i32, scheme: &str, id: &str) -> Acl {
     }
 }
 
-pub fn trig(path: &str, event: EventType) -> WatchTrigger {
-    WatchTrigger {
-        path: path.into(),
-        event,
-    }
+/// A trigger as the tests compare it: path and event (the ACL it carries is checked apart).
+pub fn trig(path: &str, event: EventType) -> (String, EventType) {
+    (path.into(), event)
+}
+
+pub fn triggers(list: &[WatchTrigger]) -> Vec<(String, EventType)> {
+    list.iter().map(|t| (t.path.clone(), t.event)).collect()
 }

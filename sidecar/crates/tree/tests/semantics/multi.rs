@@ -44,7 +44,7 @@ fn sub_ops_see_earlier_ones_and_share_the_zxid() {
     assert_eq!(h.stat("/m").pzxid, zxid);
     assert_eq!(h.sm.stat("/tmp"), None);
     assert_eq!(
-        applied.triggers,
+        triggers(&applied.triggers),
         vec![
             trig("/m", NodeCreated),
             trig("/", NodeChildrenChanged),

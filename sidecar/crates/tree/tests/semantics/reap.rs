@@ -52,7 +52,7 @@ fn containers_are_candidates_once_emptied() {
     let applied = reap_container(&mut h, "/c");
     assert_eq!(applied.result, Ok(Outcome::Reaped));
     assert_eq!(
-        applied.triggers,
+        triggers(&applied.triggers),
         vec![trig("/c", NodeDeleted), trig("/", NodeChildrenChanged)]
     );
     assert_eq!(h.sm.stat("/c"), None);
@@ -93,7 +93,7 @@ fn ttl_nodes_expire_after_mtime_plus_ttl() {
     let applied = reap_ttl(&mut h, "/t");
     assert_eq!(applied.result, Ok(Outcome::Reaped));
     assert_eq!(
-        applied.triggers,
+        triggers(&applied.triggers),
         vec![trig("/t", NodeDeleted), trig("/", NodeChildrenChanged)]
     );
     // ReapTtl never deletes other kinds.

@@ -103,7 +103,7 @@ fn ephemerals_are_tracked_and_removed_with_their_session() {
     let closed = h.run(CommandKind::CloseSession { session_id: me });
     assert_eq!(closed.result, Ok(Outcome::SessionClosed));
     assert_eq!(
-        closed.triggers,
+        triggers(&closed.triggers),
         vec![
             trig("/app/a", NodeDeleted),
             trig("/app", NodeChildrenChanged),
