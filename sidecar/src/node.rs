@@ -16,12 +16,14 @@ const LEADER_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create the data dir {}; check the path and its permissions",
-            settings.data_dir.display()
-        )
-    })?;
+    for dir in [&settings.data_dir, &settings.data_log_dir] {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the data dir {}; check the path and its permissions",
+                dir.display()
+            )
+        })?;
+    }
     let peer_addr = settings
         .servers
         .iter()
@@ -30,6 +32,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:2888".to_string());
     let consensus = Consensus::open(
         &settings.data_dir,
+        &settings.data_log_dir,
         ConsensusOptions {
             node_id: settings.server_id,
             peer_addr,

@@ -69,8 +69,14 @@ pub struct Consensus {
 impl Consensus {
     /// Open (or create) the log and snapshots under `data_dir`, start Raft, and make a fresh
     /// directory a one-member group.
-    pub async fn open(data_dir: &Path, opts: ConsensusOptions) -> Result<Self, ConsensusError> {
-        let log_dir = data_dir.join("raft");
+    /// The Raft log goes under `log_dir` (zoo.cfg's dataLogDir, which may be a separate, fast
+    /// disk) and snapshots under `data_dir`.
+    pub async fn open(
+        data_dir: &Path,
+        log_dir: &Path,
+        opts: ConsensusOptions,
+    ) -> Result<Self, ConsensusError> {
+        let log_dir = log_dir.join("raft");
         let log_store = corral_storage::LogStore::<TypeConfig>::open(&log_dir, Default::default())
             .map_err(|source| ConsensusError::OpenLog {
                 dir: log_dir.display().to_string(),

@@ -68,6 +68,16 @@ pub async fn run(
                 auth,
                 started,
             } => {
+                // With linearizable reads every read first waits for a read index from the
+                // leader, so it sees every write committed before it began (stronger than
+                // ZooKeeper's sequential consistency).
+                if server.settings.linearizable_reads
+                    && let Err(e) = server.consensus.sync().await
+                {
+                    tracing::warn!(error = %e, "no read index for a linearizable read; closing the connection");
+                    let _ = outbox.send(Outgoing::Close);
+                    return;
+                }
                 let frame = {
                     let mut core = server.consensus.core().lock();
                     let zxid = server.consensus.core().applied_zxid();
