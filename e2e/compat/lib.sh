@@ -10,12 +10,16 @@
 #
 # Everything listens on loopback only. Every wait is bounded.
 
+# shellcheck disable=SC2034 # constants for the scripts that source this file
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$COMPAT_DIR/../.." && pwd)"
 COMPAT_WORK="$COMPAT_DIR/.work"
+# shellcheck disable=SC2034
 COMPAT_VENV="$COMPAT_WORK/venv"
 ZK_CLASSPATH="/usr/share/java/*:/etc/zookeeper/conf_example"
+# shellcheck disable=SC2034
 ZKCLI="/usr/share/zookeeper/bin/zkCli.sh"
+# shellcheck disable=SC2034
 CLI_MT="/usr/lib/zookeeper/bin/cli_mt"
 REAL_JAVA="${REAL_JAVA:-/usr/bin/java}"
 
@@ -57,8 +61,8 @@ stop_pid() {
     local pid="$1"
     kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 100); do
+    local _
+    for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -113,6 +117,7 @@ port_open() {
 
 # four_letter_word HOST PORT WORD: sends a ZooKeeper four-letter word and prints the answer.
 four_letter_word() {
+    # shellcheck disable=SC2016 # the inner script expands its own positional parameters
     timeout 5 bash -c '
         exec 3<>"/dev/tcp/$1/$2" || exit 1
         printf "%s" "$3" >&3
