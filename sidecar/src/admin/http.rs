@@ -1194,6 +1194,7 @@ mod tests {
         settings.data_log_dir = dir.to_path_buf();
         let consensus = Consensus::open(
             dir,
+            dir,
             ConsensusOptions {
                 node_id: settings.server_id,
                 peer_addr: "127.0.0.1:2888".into(),
