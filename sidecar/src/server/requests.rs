@@ -367,7 +367,7 @@ impl<'a> Context<'a> {
 fn create_op(
     kind: CreateKind,
     path: String,
-    data: Vec<u8>,
+    data: Option<Vec<u8>>,
     acl: Vec<corral_proto::Acl>,
     flags: i32,
     ttl: Option<i64>,

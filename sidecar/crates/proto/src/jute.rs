@@ -6,9 +6,9 @@
 //! * `ustring`: i32 length + UTF-8 bytes; length -1 is null.
 //! * `vector<T>`: i32 count + elements; count -1 is null.
 //!
-//! Nulls decode as empty values because no server decision depends on null versus empty; the
-//! few records where null carries meaning (reconfig's server lists, SASL tokens) use the
-//! `_opt` readers.
+//! Nulls decode as empty values where no server decision or reply depends on null versus
+//! empty; the records where null carries meaning (znode data, which ZooKeeper stores and
+//! returns as null; reconfig's server lists; SASL tokens) use the `_opt` readers.
 //!
 //! The reader treats every length and count as hostile: it checks them against the bytes that
 //! remain in the frame *before* allocating, so a 4-byte prefix can never make it reserve

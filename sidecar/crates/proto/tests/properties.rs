@@ -24,6 +24,11 @@ fn bytes() -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..48)
 }
 
+/// Znode data: null (the -1 buffer) as well as empty and non-empty, since both must survive.
+fn znode_data() -> impl Strategy<Value = Option<Vec<u8>>> {
+    proptest::option::of(bytes())
+}
+
 fn strings() -> impl Strategy<Value = Vec<String>> {
     vec(text(), 0..4)
 }
@@ -79,7 +84,7 @@ fn create() -> impl Strategy<Value = (CreateKind, CreateRequest)> {
     (
         create_kind(),
         text(),
-        bytes(),
+        znode_data(),
         acl(),
         any::<i32>(),
         any::<i64>(),
@@ -103,7 +108,7 @@ fn multi_op() -> impl Strategy<Value = MultiOp> {
     prop_oneof![
         create().prop_map(|(kind, req)| MultiOp::Create { kind, req }),
         (text(), any::<i32>()).prop_map(|(path, version)| MultiOp::Delete { path, version }),
-        (text(), bytes(), any::<i32>()).prop_map(|(path, data, version)| MultiOp::SetData {
+        (text(), znode_data(), any::<i32>()).prop_map(|(path, data, version)| MultiOp::SetData {
             path,
             data,
             version
@@ -139,7 +144,7 @@ fn request() -> impl Strategy<Value = Request> {
         (text(), any::<i32>()).prop_map(|(path, version)| Request::Delete { path, version }),
         path_watch().prop_map(|(path, watch)| Request::Exists { path, watch }),
         path_watch().prop_map(|(path, watch)| Request::GetData { path, watch }),
-        (text(), bytes(), any::<i32>()).prop_map(|(path, data, version)| Request::SetData {
+        (text(), znode_data(), any::<i32>()).prop_map(|(path, data, version)| Request::SetData {
             path,
             data,
             version
@@ -218,7 +223,7 @@ fn multi_result() -> impl Strategy<Value = MultiResult> {
         Just(MultiResult::Delete),
         Just(MultiResult::Check),
         any::<i32>().prop_map(MultiResult::Error),
-        (bytes(), stat()).prop_map(|(data, stat)| MultiResult::GetData { data, stat }),
+        (znode_data(), stat()).prop_map(|(data, stat)| MultiResult::GetData { data, stat }),
         strings().prop_map(|children| MultiResult::GetChildren { children }),
     ]
 }
@@ -232,7 +237,7 @@ fn response() -> impl Strategy<Value = (i32, Response)> {
         (ops(&[15, 19, 21]), text(), stat())
             .prop_map(|(op, path, stat)| (op, Response::Create2 { path, stat })),
         (ops(&[3, 5, 7, 13]), stat()).prop_map(|(op, stat)| (op, Response::Stat(stat))),
-        (ops(&[4, 16]), bytes(), stat())
+        (ops(&[4, 16]), znode_data(), stat())
             .prop_map(|(op, data, stat)| (op, Response::GetData { data, stat })),
         (acl(), stat()).prop_map(|(acl, stat)| (6, Response::GetAcl { acl, stat })),
         strings().prop_map(|children| (8, Response::GetChildren { children })),

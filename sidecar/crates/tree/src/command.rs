@@ -61,7 +61,9 @@ pub enum WriteOp {
     /// refused with BadArguments, as ZooKeeper refuses a createTTL whose flags are not a TTL mode.
     Create {
         path: String,
-        data: Vec<u8>,
+        /// `None` is null data (the client sent the null buffer), kept distinct from empty data
+        /// because ZooKeeper stores it and getData hands it back as null.
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         mode: CreateMode,
         ttl_ms: i64,
@@ -72,7 +74,8 @@ pub enum WriteOp {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        /// `None` is null data, as for [`WriteOp::Create`].
+        data: Option<Vec<u8>>,
         version: i32,
     },
     SetAcl {
@@ -202,7 +205,7 @@ mod tests {
                 op: WriteOp::Multi(vec![
                     WriteOp::Create {
                         path: "/a".into(),
-                        data: b"payload".to_vec(),
+                        data: Some(b"payload".to_vec()),
                         acl: Acl::open_unsafe(),
                         mode: CreateMode::Ephemeral,
                         ttl_ms: -1,

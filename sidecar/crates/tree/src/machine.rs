@@ -202,8 +202,9 @@ impl StateMachine {
         self.last_applied_zxid
     }
 
-    /// getData: needs READ.
-    pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Vec<u8>, Stat), ErrorCode> {
+    /// getData: needs READ. The data is `None` when the node holds null data, which the reply
+    /// must carry as null (not as empty).
+    pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ, auth)?;
         Ok((node.data.clone(), node.client_stat()))

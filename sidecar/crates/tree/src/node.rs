@@ -80,7 +80,10 @@ impl PersistedStat {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
-    pub data: Vec<u8>,
+    /// `None` when the node was created or last set with null data. ZooKeeper keeps that null
+    /// (getData returns it, and clients such as kazoo tell it apart from empty data); sizes and
+    /// Stat.dataLength count it as 0 bytes.
+    pub data: Option<Vec<u8>>,
     pub acl: Vec<Acl>,
     pub stat: PersistedStat,
     pub kind: NodeKind,
@@ -89,7 +92,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(data: Vec<u8>, acl: Vec<Acl>, stat: PersistedStat, kind: NodeKind) -> Self {
+    pub fn new(data: Option<Vec<u8>>, acl: Vec<Acl>, stat: PersistedStat, kind: NodeKind) -> Self {
         Node {
             data,
             acl,
@@ -97,6 +100,12 @@ impl Node {
             kind,
             children: BTreeSet::new(),
         }
+    }
+
+    /// The data as bytes, null reading as empty: for sizes and quota statistics, where
+    /// ZooKeeper counts null as 0 bytes.
+    pub fn data_bytes(&self) -> &[u8] {
+        self.data.as_deref().unwrap_or_default()
     }
 
     /// `DataNode.copyStat`: the Stat a client sees.
@@ -115,7 +124,7 @@ impl Node {
                 .wrapping_sub(num_children),
             aversion: self.stat.aversion,
             ephemeral_owner: self.kind.client_ephemeral_owner(),
-            data_length: self.data.len() as i32,
+            data_length: self.data_bytes().len() as i32,
             num_children,
             pzxid: self.stat.pzxid,
         }
@@ -135,7 +144,7 @@ mod tests {
     #[test]
     fn client_cversion_counts_creations_and_deletions() {
         let mut n = Node::new(
-            vec![1, 2],
+            Some(vec![1, 2]),
             vec![],
             PersistedStat::created(5, 7),
             NodeKind::Persistent,
@@ -151,6 +160,25 @@ mod tests {
         n.stat.cversion = 0;
         n.children.remove("a");
         assert_eq!(n.client_stat().cversion, -1);
+    }
+
+    #[test]
+    fn null_data_has_length_zero_and_stays_null() {
+        let null = Node::new(
+            None,
+            vec![],
+            PersistedStat::created(5, 7),
+            NodeKind::Persistent,
+        );
+        assert_eq!(null.client_stat().data_length, 0);
+        assert_eq!(null.data_bytes(), b"");
+        assert_eq!(null.data, None);
+        let empty = Node {
+            data: Some(Vec::new()),
+            ..null.clone()
+        };
+        assert_eq!(empty.client_stat(), null.client_stat());
+        assert_ne!(empty, null);
     }
 
     #[test]

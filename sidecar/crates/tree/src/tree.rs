@@ -43,7 +43,7 @@ enum Undo {
     },
     DataSet {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         stat: PersistedStat,
     },
     AclSet {
@@ -54,7 +54,7 @@ enum Undo {
     /// A quota statistics node's data was rewritten (its Stat was not touched).
     StatsData {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
     },
     QuotaAdded {
         path: String,
@@ -105,7 +105,7 @@ impl DataTree {
                 aversion,
                 ..PersistedStat::default()
             };
-            Node::new(Vec::new(), acl, stat, NodeKind::Persistent)
+            Node::new(Some(Vec::new()), acl, stat, NodeKind::Persistent)
         };
         for p in [path::ROOT, path::ZOOKEEPER, path::QUOTA] {
             tree.insert_indexed(p.to_string(), system(Acl::open_unsafe(), 0));
@@ -134,7 +134,7 @@ impl DataTree {
     }
 
     fn insert_indexed(&mut self, path: String, node: Node) {
-        self.data_size += approximate_size(&path, &node.data);
+        self.data_size += approximate_size(&path, node.data_bytes());
         match node.kind {
             NodeKind::Ephemeral { session_id } => {
                 self.ephemerals
@@ -158,7 +158,7 @@ impl DataTree {
             .nodes
             .remove(path)
             .expect("removal of a node the caller checked exists");
-        self.data_size -= approximate_size(path, &node.data);
+        self.data_size -= approximate_size(path, node.data_bytes());
         match node.kind {
             NodeKind::Ephemeral { session_id } => {
                 if let Some(set) = self.ephemerals.get_mut(&session_id) {
@@ -197,7 +197,7 @@ impl DataTree {
         // The Stat is taken before any quota bookkeeping rewrites a statistics node's data, as
         // ZooKeeper copies it inside createNode.
         let stat = node.client_stat();
-        let bytes = node.data.len() as i64;
+        let bytes = node.data_bytes().len() as i64;
         self.insert_indexed(path.to_string(), node);
         journal.0.push(Undo::Created {
             path: path.to_string(),
@@ -237,10 +237,10 @@ impl DataTree {
                 std::ops::Bound::Unbounded,
             ))
             .take_while(|(p, _)| p.starts_with(&prefix));
-        let (mut count, mut bytes) = (1, node.data.len() as i64);
+        let (mut count, mut bytes) = (1, node.data_bytes().len() as i64);
         for (_, n) in below {
             count += 1;
-            bytes += n.data.len() as i64;
+            bytes += n.data_bytes().len() as i64;
         }
         (count, bytes)
     }
@@ -258,7 +258,7 @@ impl DataTree {
             tracing::warn!(quota = %prefix, "quota statistics node missing");
             return;
         };
-        let Some(mut stats) = StatsTrack::parse(&node.data) else {
+        let Some(mut stats) = StatsTrack::parse(node.data_bytes()) else {
             tracing::warn!(path = %stat_path, "quota statistics unreadable; left unchanged");
             return;
         };
@@ -271,8 +271,9 @@ impl DataTree {
         let data = stats.to_text().into_bytes();
         let new_size = approximate_size(path, &data);
         let node = self.node_mut(path);
-        let old = std::mem::replace(&mut node.data, data);
-        self.data_size = self.data_size - approximate_size(path, &old) + new_size;
+        let old = node.data.replace(data);
+        let old_size = approximate_size(path, old.as_deref().unwrap_or_default());
+        self.data_size = self.data_size - old_size + new_size;
         journal.0.push(Undo::StatsData {
             path: path.to_string(),
             data: old,
@@ -292,7 +293,7 @@ impl DataTree {
         }
         let node = self.remove_indexed(path);
         debug_assert!(node.children.is_empty(), "deleted {path} with children");
-        let bytes = node.data.len() as i64;
+        let bytes = node.data_bytes().len() as i64;
         let name = name.to_string();
         journal.0.push(Undo::Deleted {
             path: path.to_string(),
@@ -327,7 +328,7 @@ impl DataTree {
     pub fn set_data(
         &mut self,
         path: &str,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         version: i32,
         zxid: i64,
         time_ms: i64,
@@ -336,14 +337,15 @@ impl DataTree {
         let path = key(path);
         let node = self.nodes.get_mut(path).expect("validated setData path");
         let old_stat = node.stat;
-        let new_size = approximate_size(path, &data);
         let old_data = std::mem::replace(&mut node.data, data);
+        let old_bytes = old_data.as_deref().unwrap_or_default();
         node.stat.version = version;
         node.stat.mtime = time_ms;
         node.stat.mzxid = zxid;
         let stat = node.client_stat();
-        let bytes_diff = node.data.len() as i64 - old_data.len() as i64;
-        self.data_size = self.data_size - approximate_size(path, &old_data) + new_size;
+        let bytes_diff = node.data_bytes().len() as i64 - old_bytes.len() as i64;
+        let new_size = approximate_size(path, node.data_bytes());
+        self.data_size = self.data_size - approximate_size(path, old_bytes) + new_size;
         journal.0.push(Undo::DataSet {
             path: path.to_string(),
             data: old_data,
@@ -403,29 +405,30 @@ impl DataTree {
                     self.insert_indexed(path, node);
                 }
                 Undo::DataSet { path, data, stat } => {
-                    let size = approximate_size(&path, &data);
-                    let node = self.node_mut(&path);
-                    let current = std::mem::replace(&mut node.data, data);
-                    node.stat = stat;
-                    self.data_size = self.data_size - approximate_size(&path, &current) + size;
+                    self.restore_data(&path, data);
+                    self.node_mut(&path).stat = stat;
                 }
                 Undo::AclSet { path, acl, stat } => {
                     let node = self.node_mut(&path);
                     node.acl = acl;
                     node.stat = stat;
                 }
-                Undo::StatsData { path, data } => {
-                    let size = approximate_size(&path, &data);
-                    let node = self.node_mut(&path);
-                    let current = std::mem::replace(&mut node.data, data);
-                    self.data_size = self.data_size - approximate_size(&path, &current) + size;
-                }
+                Undo::StatsData { path, data } => self.restore_data(&path, data),
                 Undo::QuotaAdded { path } => {
                     self.quotas.remove(&path);
                 }
                 Undo::QuotasRemoved { paths } => self.quotas.extend(paths),
             }
         }
+    }
+
+    /// Put back a node's earlier data during rollback, keeping `data_size` in step.
+    fn restore_data(&mut self, path: &str, data: Option<Vec<u8>>) {
+        let size = approximate_size(path, data.as_deref().unwrap_or_default());
+        let node = self.node_mut(path);
+        let current = std::mem::replace(&mut node.data, data);
+        let current_size = approximate_size(path, current.as_deref().unwrap_or_default());
+        self.data_size = self.data_size - current_size + size;
     }
 
     /// Number of nodes below `path`, at any depth (`DataTree.getAllChildrenNumber`).
@@ -496,7 +499,7 @@ impl DataTree {
         let mut eph: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
         let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
         for (p, n) in &self.nodes {
-            size += approximate_size(p, &n.data);
+            size += approximate_size(p, n.data_bytes());
             match n.kind {
                 NodeKind::Ephemeral { session_id } => {
                     eph.entry(session_id).or_default().insert(p.clone());
@@ -538,7 +541,7 @@ mod tests {
 
     fn leaf(kind: NodeKind, zxid: i64) -> Node {
         Node::new(
-            b"d".to_vec(),
+            Some(b"d".to_vec()),
             Acl::open_unsafe(),
             PersistedStat::created(zxid, 100),
             kind,
@@ -577,7 +580,7 @@ mod tests {
         let mut j = Journal::default();
         t.create("/a/c", leaf(NodeKind::Container, 2), 2, &mut j);
         t.create("/a/t", leaf(NodeKind::Ttl { ttl_ms: 5 }, 2), 2, &mut j);
-        t.set_data("/a", b"longer data".to_vec(), 1, 2, 200, &mut j);
+        t.set_data("/a", Some(b"longer data".to_vec()), 1, 2, 200, &mut j);
         t.set_acl("/a", Acl::read_unsafe(), 1, &mut j);
         t.delete("/a/e", 2, &mut j);
         t.delete("/a/t", 2, &mut j);
@@ -601,10 +604,10 @@ mod tests {
         let mut j = Journal::default();
         t.create(limits, leaf(NodeKind::Persistent, 2), 2, &mut j);
         t.create(stats, leaf(NodeKind::Persistent, 2), 2, &mut j);
-        assert_eq!(t.get(stats).unwrap().data, b"count=1,bytes=1");
+        assert_eq!(t.get(stats).unwrap().data_bytes(), b"count=1,bytes=1");
         t.create("/app/x", leaf(NodeKind::Persistent, 2), 2, &mut j);
-        t.set_data("/app/x", b"four".to_vec(), 1, 2, 200, &mut j);
-        assert_eq!(t.get(stats).unwrap().data, b"count=2,bytes=5");
+        t.set_data("/app/x", Some(b"four".to_vec()), 1, 2, 200, &mut j);
+        assert_eq!(t.get(stats).unwrap().data_bytes(), b"count=2,bytes=5");
         assert_eq!(t.quotas().collect::<Vec<_>>(), vec!["/app"]);
         t.delete(limits, 2, &mut j);
         assert_eq!(t.quotas().count(), 0);
@@ -628,13 +631,13 @@ mod tests {
         let before = t.clone();
         let mut j = Journal::default();
         t.create("/app/x", leaf(NodeKind::Persistent, 2), 2, &mut j);
-        t.set_data("/app", b"four".to_vec(), 1, 2, 200, &mut j);
-        assert_eq!(t.get(stats).unwrap().data, b"count=2,bytes=5");
+        t.set_data("/app", Some(b"four".to_vec()), 1, 2, 200, &mut j);
+        assert_eq!(t.get(stats).unwrap().data_bytes(), b"count=2,bytes=5");
         t.delete(limits, 2, &mut j);
         assert_eq!(t.quotas().count(), 0);
         t.rollback(j);
         assert_eq!(t, before);
-        assert_eq!(t.get(stats).unwrap().data, b"count=1,bytes=1");
+        assert_eq!(t.get(stats).unwrap().data_bytes(), b"count=1,bytes=1");
         assert_eq!(t.quotas().collect::<Vec<_>>(), vec!["/app"]);
         t.check_invariants().unwrap();
     }

@@ -69,13 +69,13 @@ pub(crate) fn apply_op(
             acl,
             mode,
             ttl_ms,
-        } => create(ctx, fx, path, data, acl, *mode, *ttl_ms),
+        } => create(ctx, fx, path, data.as_deref(), acl, *mode, *ttl_ms),
         WriteOp::Delete { path, version } => delete(ctx, fx, path, *version),
         WriteOp::SetData {
             path,
             data,
             version,
-        } => set_data(ctx, fx, path, data, *version),
+        } => set_data(ctx, fx, path, data.as_deref(), *version),
         WriteOp::SetAcl { path, acl, version } => set_acl(ctx, fx, path, acl, *version),
         WriteOp::Check { path, version } => check(ctx, fx, path, *version),
         WriteOp::Multi(ops) => multi(ctx, fx, ops),
@@ -86,7 +86,7 @@ fn create(
     ctx: &WriteContext,
     fx: &mut Effects,
     path: &str,
-    data: &[u8],
+    data: Option<&[u8]>,
     acl: &[Acl],
     mode: CreateMode,
     ttl_ms: i64,
@@ -123,7 +123,7 @@ fn create(
     let parent_acl = parent.acl.clone();
     let node_acl = acl.clone();
     let node = Node::new(
-        data.to_vec(),
+        data.map(<[u8]>::to_vec),
         acl,
         PersistedStat::created(ctx.zxid, ctx.time_ms),
         NodeKind::for_create(mode, ctx.session_id, ttl_ms),
@@ -164,7 +164,11 @@ pub(crate) fn delete_unchecked(fx: &mut Effects, path: &str, zxid: i64) {
     let (parent, _) = path::split_last(path).expect("existing node path has a slash");
     let parent = path::parent_for_watch(parent);
     let node_acl = fx.tree.get(path).map(|n| n.acl.clone()).unwrap_or_default();
-    let parent_acl = fx.tree.get(parent).map(|n| n.acl.clone()).unwrap_or_default();
+    let parent_acl = fx
+        .tree
+        .get(parent)
+        .map(|n| n.acl.clone())
+        .unwrap_or_default();
     fx.tree.delete(path, zxid, &mut fx.journal);
     fx.trigger(path, EventType::NodeDeleted, node_acl);
     fx.trigger(parent, EventType::NodeChildrenChanged, parent_acl);
@@ -174,7 +178,7 @@ fn set_data(
     ctx: &WriteContext,
     fx: &mut Effects,
     path: &str,
-    data: &[u8],
+    data: Option<&[u8]>,
     version: i32,
 ) -> Result<Outcome, ErrorCode> {
     path::validate(path).map_err(|e| bad_path(ctx, path, e))?;
@@ -183,7 +187,7 @@ fn set_data(
     let version = next_version(node.stat.version, version)?;
     let stat = fx.tree.set_data(
         path,
-        data.to_vec(),
+        data.map(<[u8]>::to_vec),
         version,
         ctx.zxid,
         ctx.time_ms,

@@ -54,6 +54,11 @@ fn acl_list() -> impl Strategy<Value = Vec<Acl>> {
     ])
 }
 
+/// Znode data, null included: null must survive apply and snapshots as null, not as empty.
+fn data() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop::option::of(prop::collection::vec(any::<u8>(), 0..4))
+}
+
 fn mode() -> impl Strategy<Value = CreateMode> {
     (0..7).prop_map(|f| CreateMode::from_flags(f).unwrap())
 }
@@ -61,7 +66,7 @@ fn mode() -> impl Strategy<Value = CreateMode> {
 fn single_op() -> impl Strategy<Value = WriteOp> {
     let version = -1..3i32;
     prop_oneof![
-        4 => (path(), prop::collection::vec(any::<u8>(), 0..4), acl_list(), mode(),
+        4 => (path(), data(), acl_list(), mode(),
               prop::bool::weighted(0.1), prop::sample::select(vec![3_000i64, 50_000]))
             .prop_map(|(path, data, acl, mode, bad_ttl, ttl)| {
                 // Mostly a TTL that fits the mode; sometimes one that does not.
@@ -73,7 +78,7 @@ fn single_op() -> impl Strategy<Value = WriteOp> {
                 WriteOp::Create { path, data, acl, mode, ttl_ms }
             }),
         2 => (path(), version.clone()).prop_map(|(path, version)| WriteOp::Delete { path, version }),
-        2 => (path(), prop::collection::vec(any::<u8>(), 0..4), version.clone())
+        2 => (path(), data(), version.clone())
             .prop_map(|(path, data, version)| WriteOp::SetData { path, data, version }),
         1 => (path(), acl_list(), version.clone()).prop_map(|(path, acl, version)| WriteOp::SetAcl { path, acl, version }),
         1 => (path(), version).prop_map(|(path, version)| WriteOp::Check { path, version }),

@@ -93,9 +93,10 @@ impl CreateKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateRequest {
     pub path: String,
-    /// Null on the wire (the Java client sends null for `create(path, null, ...)`) reads as
-    /// empty, which is how ZooKeeper stores it too.
-    pub data: Vec<u8>,
+    /// `None` is the null buffer (length -1) that clients send for `create(path, null, ...)`;
+    /// ZooKeeper stores it as null and hands it back as null from getData, so it must not be
+    /// folded into empty data (length 0).
+    pub data: Option<Vec<u8>>,
     pub acl: Vec<Acl>,
     /// The raw CreateMode flag; use [`CreateRequest::mode`] to interpret it.
     pub flags: i32,
@@ -114,7 +115,7 @@ impl CreateRequest {
     fn read(r: &mut JuteReader<'_>, kind: CreateKind) -> Result<Self, DecodeError> {
         Ok(CreateRequest {
             path: r.read_ustring()?,
-            data: r.read_buffer()?,
+            data: r.read_buffer_opt()?,
             acl: r.read_acl_vec()?,
             flags: r.read_i32()?,
             ttl: match kind {
@@ -126,7 +127,7 @@ impl CreateRequest {
 
     fn write(&self, w: &mut JuteWriter, kind: CreateKind) {
         w.write_ustring(&self.path);
-        w.write_buffer(&self.data);
+        w.write_buffer_opt(self.data.as_deref());
         w.write_acl_vec(&self.acl);
         w.write_i32(self.flags);
         if kind == CreateKind::Ttl {
@@ -202,10 +203,10 @@ pub enum Request {
     Exists { path: String, watch: bool },
     /// `GetDataRequest{path, watch}`.
     GetData { path: String, watch: bool },
-    /// `SetDataRequest{path, data, version}`.
+    /// `SetDataRequest{path, data, version}`; `data` is `None` for the null buffer (-1).
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         version: i32,
     },
     /// `GetACLRequest{path}`.
@@ -375,7 +376,7 @@ fn read_body(op: OpCode, r: &mut JuteReader<'_>) -> Result<Request, DecodeError>
         },
         OpCode::SetData => Request::SetData {
             path: r.read_ustring()?,
-            data: r.read_buffer()?,
+            data: r.read_buffer_opt()?,
             version: r.read_i32()?,
         },
         OpCode::GetAcl => Request::GetAcl {
@@ -486,7 +487,7 @@ fn encode_request_body(w: &mut JuteWriter, opcode: i32, req: &Request) {
             version,
         } => {
             w.write_ustring(path);
-            w.write_buffer(data);
+            w.write_buffer_opt(data.as_deref());
             w.write_i32(*version);
         }
         Request::GetAcl { path }

@@ -70,7 +70,8 @@ pub enum MultiOp {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        /// `None` for the null buffer (-1), as in a top-level setData.
+        data: Option<Vec<u8>>,
         version: i32,
     },
     Check {
@@ -155,7 +156,7 @@ pub(super) fn read_multi(r: &mut JuteReader<'_>) -> Result<Vec<MultiOp>, DecodeE
             }),
             Some(OpCode::SetData) => Ok(MultiOp::SetData {
                 path: r.read_ustring()?,
-                data: r.read_buffer()?,
+                data: r.read_buffer_opt()?,
                 version: r.read_i32()?,
             }),
             Some(OpCode::Check) => Ok(MultiOp::Check {
@@ -185,7 +186,7 @@ pub(super) fn write_multi(w: &mut JuteWriter, ops: &[MultiOp]) {
                 version,
             } => {
                 w.write_ustring(path);
-                w.write_buffer(data);
+                w.write_buffer_opt(data.as_deref());
                 w.write_i32(*version);
             }
         }

@@ -26,7 +26,7 @@ fn open_acl() -> Vec<Acl> {
 fn create_req(path: &str, flags: i32, ttl: Option<i64>) -> CreateRequest {
     CreateRequest {
         path: path.into(),
-        data: b"data".to_vec(),
+        data: Some(b"data".to_vec()),
         acl: open_acl(),
         flags,
         ttl,
@@ -134,7 +134,7 @@ fn create2_golden_bytes() {
     };
     assert_eq!(*kind, CreateKind::Create2);
     assert_eq!(create.path, "/cap");
-    assert_eq!(create.data, b"hello");
+    assert_eq!(create.data.as_deref(), Some(&b"hello"[..]));
     assert_eq!(create.acl, open_acl());
     assert_eq!(create.mode(), Ok(CreateMode::Persistent));
     assert_eq!(create.ttl, None);
@@ -165,8 +165,9 @@ fn create_ttl_carries_a_trailing_long() {
 }
 
 #[test]
-fn create_with_null_data_reads_empty() {
-    // The Java client sends null data as length -1 (create("/cont", null, ...)).
+fn create_with_null_data_stays_null() {
+    // The Java client sends null data as length -1 (create("/cont", null, ...)); ZooKeeper
+    // keeps it null, so decoding must not turn it into empty data.
     let bytes = hex("0000000f 00000013 00000005 2f636f6e74 ffffffff
          00000001 0000001f 00000005 776f726c64 00000006 616e796f6e65 00000004");
     let (_, req) = decode_request(&bytes).unwrap();
@@ -174,8 +175,58 @@ fn create_with_null_data_reads_empty() {
         panic!()
     };
     assert_eq!(kind, CreateKind::Container);
-    assert!(req.data.is_empty());
+    assert_eq!(req.data, None);
     assert_eq!(req.mode(), Ok(CreateMode::Container));
+    assert_eq!(
+        encode_request(
+            &RequestHeader {
+                xid: 15,
+                opcode: 19
+            },
+            &Request::Create { kind, req }
+        ),
+        bytes
+    );
+}
+
+#[test]
+fn null_and_empty_data_encode_differently() {
+    // setData("/a", null, -1) versus setData("/a", new byte[0], -1), xid 3.
+    let null = Request::SetData {
+        path: "/a".into(),
+        data: None,
+        version: -1,
+    };
+    let empty = Request::SetData {
+        path: "/a".into(),
+        data: Some(Vec::new()),
+        version: -1,
+    };
+    let header = RequestHeader { xid: 3, opcode: 5 };
+    let null_bytes = hex("00000003 00000005 00000002 2f61 ffffffff ffffffff");
+    let empty_bytes = hex("00000003 00000005 00000002 2f61 00000000 ffffffff");
+    assert_eq!(encode_request(&header, &null), null_bytes);
+    assert_eq!(encode_request(&header, &empty), empty_bytes);
+    assert_eq!(decode_request(&null_bytes), Ok((header, null.clone())));
+    assert_eq!(decode_request(&empty_bytes), Ok((header, empty.clone())));
+
+    // The same inside a multi, and for create.
+    for data in [None, Some(Vec::new())] {
+        round_trip(Request::Multi(vec![
+            MultiOp::Create {
+                kind: CreateKind::Create,
+                req: CreateRequest {
+                    data: data.clone(),
+                    ..create_req("/n", 0, None)
+                },
+            },
+            MultiOp::SetData {
+                path: "/n".into(),
+                data: data.clone(),
+                version: -1,
+            },
+        ]));
+    }
 }
 
 #[test]
@@ -227,7 +278,7 @@ fn every_simple_request_round_trips() {
     });
     round_trip(Request::SetData {
         path: "/d".into(),
-        data: vec![0, 1, 2],
+        data: Some(vec![0, 1, 2]),
         version: 7,
     });
     round_trip(Request::GetAcl { path: "/e".into() });
@@ -414,7 +465,7 @@ fn golden_multi_ops() -> Vec<MultiOp> {
             kind: CreateKind::Create,
             req: CreateRequest {
                 path: "/cap/a".into(),
-                data: vec![1, 2],
+                data: Some(vec![1, 2]),
                 acl: open_acl(),
                 flags: 1,
                 ttl: None,
@@ -426,7 +477,7 @@ fn golden_multi_ops() -> Vec<MultiOp> {
         },
         MultiOp::SetData {
             path: "/cap".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             version: -1,
         },
         MultiOp::Delete {

@@ -88,9 +88,10 @@ pub enum Response {
     },
     /// exists, setData, setACL.
     Stat(Stat),
-    /// getData, and reconfig (data = the new configuration).
+    /// getData, and reconfig (data = the new configuration). `data` is `None` for a znode
+    /// whose data is null; it goes out as the null buffer (-1), which clients read as null.
     GetData {
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         stat: Stat,
     },
     GetAcl {
@@ -138,7 +139,7 @@ impl Response {
             }
             Response::Stat(stat) => w.write_stat(stat),
             Response::GetData { data, stat } => {
-                w.write_buffer(data);
+                w.write_buffer_opt(data.as_deref());
                 w.write_stat(stat);
             }
             Response::GetAcl { acl, stat } => {
@@ -197,7 +198,7 @@ fn read_body(op: OpCode, r: &mut JuteReader<'_>) -> Result<Response, DecodeError
             Response::Stat(r.read_stat()?)
         }
         OpCode::GetData | OpCode::Reconfig => Response::GetData {
-            data: r.read_buffer()?,
+            data: r.read_buffer_opt()?,
             stat: r.read_stat()?,
         },
         OpCode::GetAcl => Response::GetAcl {

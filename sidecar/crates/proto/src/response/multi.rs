@@ -31,7 +31,7 @@ pub enum MultiResult {
     Delete,
     Check,
     Error(i32),
-    GetData { data: Vec<u8>, stat: Stat },
+    GetData { data: Option<Vec<u8>>, stat: Stat },
     GetChildren { children: Vec<String> },
 }
 
@@ -76,7 +76,7 @@ pub(super) fn write_results(w: &mut JuteWriter, results: &[MultiResult]) {
             MultiResult::Delete | MultiResult::Check => {}
             MultiResult::Error(err) => w.write_i32(*err),
             MultiResult::GetData { data, stat } => {
-                w.write_buffer(data);
+                w.write_buffer_opt(data.as_deref());
                 w.write_stat(stat);
             }
             MultiResult::GetChildren { children } => w.write_string_vec(children),
@@ -112,7 +112,7 @@ pub(super) fn read_results(
             Some(OpCode::Check) => MultiResult::Check,
             Some(OpCode::Error) => MultiResult::Error(r.read_i32()?),
             Some(OpCode::GetData) => MultiResult::GetData {
-                data: r.read_buffer()?,
+                data: r.read_buffer_opt()?,
                 stat: r.read_stat()?,
             },
             Some(OpCode::GetChildren) => MultiResult::GetChildren {

@@ -179,11 +179,41 @@ fn successful_multi_reply_golden_bytes() {
 }
 
 #[test]
+fn null_and_empty_get_data_replies_differ_on_the_wire() {
+    // getData of a znode created with null data: ZooKeeper answers the null buffer (-1), which
+    // clients read back as null; a znode with empty data answers length 0.
+    let header = ReplyHeader {
+        xid: 2,
+        zxid: 0x1f,
+        err: 0,
+    };
+    let stat = Stat {
+        data_length: 0,
+        ..sample_stat()
+    };
+    let stat_hex = "000000000000001e 000000000000001f 000001a1fde156c4 000001a1fde156d5
+                    00000001 00000000 00000000 0000000000000000 00000000 00000000
+                    000000000000001e";
+    for (data, data_hex) in [(None, "ffffffff"), (Some(Vec::new()), "00000000")] {
+        let payload = hex(&format!(
+            "00000002 000000000000001f 00000000 {data_hex} {stat_hex}"
+        ));
+        let response = Response::GetData { data, stat };
+        assert_eq!(
+            unframe(&encode_reply(&header, Some(&response))),
+            payload,
+            "{response:?}"
+        );
+        assert_eq!(decode_reply(&payload, 4), Ok((header, Some(response))));
+    }
+}
+
+#[test]
 fn multi_read_reply_mixes_results_and_errors() {
     let stat = sample_stat();
     let results = vec![
         MultiResult::GetData {
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             stat,
         },
         MultiResult::Error(ErrorCode::NoNode.code()),
@@ -308,9 +338,22 @@ fn every_response_round_trips_with_its_opcode() {
         round_trip(
             opcode,
             Response::GetData {
-                data: vec![1, 2, 3],
+                data: Some(vec![1, 2, 3]),
                 stat,
             },
+        );
+    }
+    for data in [None, Some(Vec::new())] {
+        round_trip(
+            4,
+            Response::GetData {
+                data: data.clone(),
+                stat,
+            },
+        );
+        round_trip(
+            22,
+            Response::MultiRead(vec![MultiResult::GetData { data, stat }]),
         );
     }
     round_trip(

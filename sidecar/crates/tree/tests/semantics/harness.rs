@@ -116,7 +116,7 @@ pub fn create_op(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
 pub fn create_with_acl(path: &str, data: &[u8], acl: Vec<Acl>, mode: CreateMode) -> WriteOp {
     WriteOp::Create {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         acl,
         mode,
         ttl_ms: -1,
@@ -126,7 +126,7 @@ pub fn create_with_acl(path: &str, data: &[u8], acl: Vec<Acl>, mode: CreateMode)
 pub fn ttl_op(path: &str, mode: CreateMode, ttl_ms: i64) -> WriteOp {
     WriteOp::Create {
         path: path.into(),
-        data: Vec::new(),
+        data: Some(Vec::new()),
         acl: Acl::open_unsafe(),
         mode,
         ttl_ms,
@@ -143,7 +143,7 @@ pub fn delete_op(path: &str, version: i32) -> WriteOp {
 pub fn set_data_op(path: &str, data: &[u8], version: i32) -> WriteOp {
     WriteOp::SetData {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         version,
     }
 }

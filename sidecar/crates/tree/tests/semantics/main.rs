@@ -4,6 +4,7 @@ mod acl;
 mod errors;
 mod harness;
 mod multi;
+mod null_data;
 mod quota;
 mod reads;
 mod reap;

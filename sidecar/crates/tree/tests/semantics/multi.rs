@@ -160,5 +160,8 @@ fn version_checks_inside_a_multi_see_earlier_sub_ops() {
     );
     let stat = h.stat("/v");
     assert_eq!((stat.version, stat.aversion), (2, 2));
-    assert_eq!(h.sm.get_data("/v", &[]).unwrap().0, b"2");
+    assert_eq!(
+        h.sm.get_data("/v", &[]).unwrap().0.as_deref(),
+        Some(&b"2"[..])
+    );
 }

@@ -9,7 +9,8 @@ const STATS: &str = "/zookeeper/quota/app/zookeeper_stats";
 const LIMITS: &str = "/zookeeper/quota/app/zookeeper_limits";
 
 fn data(h: &H, path: &str) -> String {
-    String::from_utf8(h.sm.get_data(path, &[]).unwrap().0).unwrap()
+    let data = h.sm.get_data(path, &[]).unwrap().0;
+    String::from_utf8(data.expect("quota nodes hold data")).unwrap()
 }
 
 /// What `setquota -n 10 /app` sends.

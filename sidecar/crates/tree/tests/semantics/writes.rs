@@ -44,7 +44,7 @@ fn fresh_server_nodes_match_zookeeper_3_8() {
     );
     for p in ["/", "/zookeeper", "/zookeeper/quota"] {
         assert_eq!(h.sm.get_acl(p, &[]).unwrap().0, Acl::open_unsafe());
-        assert_eq!(h.sm.get_data(p, &[]).unwrap().0, Vec::<u8>::new());
+        assert_eq!(h.sm.get_data(p, &[]).unwrap().0, Some(Vec::new()));
     }
     assert_eq!(
         h.sm.get_acl("/zookeeper/config", &[]).unwrap().0,
@@ -52,7 +52,7 @@ fn fresh_server_nodes_match_zookeeper_3_8() {
     );
     assert_eq!(
         h.sm.get_data("/zookeeper/config", &[]).unwrap().0,
-        Vec::<u8>::new()
+        Some(Vec::new())
     );
     assert_eq!(
         h.sm.get_children("/", &[]).unwrap().0,
@@ -110,7 +110,10 @@ fn create_sets_the_new_stat_and_the_parents() {
         triggers(&applied.triggers),
         vec![trig("/a/b", NodeCreated), trig("/a", NodeChildrenChanged)]
     );
-    assert_eq!(h.sm.get_data("/a/b", &[]).unwrap().0, b"hello");
+    assert_eq!(
+        h.sm.get_data("/a/b", &[]).unwrap().0.as_deref(),
+        Some(&b"hello"[..])
+    );
     h.assert_consistent();
 }
 
@@ -173,7 +176,9 @@ fn set_data_bumps_version_mzxid_mtime_only() {
         }
     );
     assert_eq!(
-        triggers(&applied.triggers), vec![trig("/a", NodeDataChanged)]);
+        triggers(&applied.triggers),
+        vec![trig("/a", NodeDataChanged)]
+    );
     let applied = h.write(set_data_op("/a", b"", 1));
     let Ok(Outcome::DataSet { stat }) = applied.result else {
         panic!("{applied:?}")
