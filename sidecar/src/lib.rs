@@ -5,9 +5,11 @@
 //! - [`server`]: listener, connections and the per-session pipeline.
 //! - [`admin`]: four-letter words, admin HTTP and metrics.
 //! - [`node`]: wiring them together for `corral-sidecar node`.
+//! - [`register`]: `corral-sidecar register`, the region-server registration agent.
 
 pub mod admin;
 pub mod config;
 pub mod node;
 pub mod raft;
+pub mod register;
 pub mod server;

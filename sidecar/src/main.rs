@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use corral_sidecar::config::{NodeArgs, Settings};
+use corral_sidecar::register::RegisterArgs;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -19,6 +20,13 @@ struct Cli {
 enum Command {
     /// Run a ZooKeeper-compatible coordination node (a member of a Raft group).
     Node(NodeArgs),
+    /// Keep the local region server registered as an ephemeral znode while it is healthy.
+    ///
+    /// The znode `<parent>/<host,port,startcode>` exists for exactly as long as the server
+    /// passes its health check. It is removed after --failure-threshold failed checks in a row,
+    /// on SIGTERM (so no preStop hook is needed), and by ZooKeeper when the agent's session
+    /// ends. Every flag can also be set with the environment variable shown.
+    Register(RegisterArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +42,14 @@ fn main() -> anyhow::Result<()> {
         Command::Node(args) => {
             let settings = Settings::resolve(&args)?;
             tokio::runtime::Runtime::new()?.block_on(corral_sidecar::node::run(settings))
+        }
+        Command::Register(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(corral_sidecar::register::run(args));
+            // The agent has deregistered and closed its session; leftover tasks (HTTP, health
+            // checks) must not hold up the exit that SIGTERM handling promises.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            Ok(result?)
         }
     }
 }
