@@ -173,8 +173,7 @@ impl Agent {
                     self.metrics.session_expirations.inc();
                     tracing::warn!(
                         reason = %why,
-                        "ZooKeeper session ended; its znode is gone with it. Making a new session \
-                         to register again"
+                        "ZooKeeper session ended; making a new session to register again"
                     );
                 }
             }
@@ -274,11 +273,15 @@ impl Agent {
                     _ => {}
                 },
                 event = wait_for_watch(session.holding.watch()) => {
-                    tracing::info!(
-                        path = %self.config.path,
-                        event = ?event.event_type,
-                        "watch on the registration path fired"
-                    );
+                    // A session event here is the end of the session, which the state watcher
+                    // reports; a node event means the path changed and needs a look.
+                    if event.event_type != zk::EventType::Session {
+                        tracing::info!(
+                            path = %self.config.path,
+                            event = ?event.event_type,
+                            "the registration path changed"
+                        );
+                    }
                     session.holding = Holding::Unknown;
                 }
                 _ = sleep_until(retry_at) => {}
