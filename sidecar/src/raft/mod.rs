@@ -4,6 +4,7 @@
 
 mod core;
 mod network;
+pub mod peer;
 mod state_machine;
 
 use std::collections::BTreeMap;
