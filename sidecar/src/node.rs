@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::raft::{Consensus, ConsensusOptions};
 use crate::server::Server;
+use crate::server::peer_services::PeerServices;
 
 /// How long a starting node waits for its group to elect a leader before serving anyway (a
 /// one-member group elects itself at once; the wait matters for ensembles).
@@ -24,18 +25,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             )
         })?;
     }
-    let peer_addr = settings
+    let mut voters: std::collections::BTreeMap<u64, String> = settings
         .servers
         .iter()
-        .find(|s| s.id == settings.server_id)
-        .map(|s| format!("{}:{}", s.host, s.peer_port))
-        .unwrap_or_else(|| "127.0.0.1:2888".to_string());
+        .filter(|s| !s.observer)
+        .map(|s| (s.id, format!("{}:{}", s.host, s.peer_port)))
+        .collect();
+    if voters.is_empty() {
+        voters.insert(settings.server_id, "127.0.0.1:2888".to_string());
+    }
     let consensus = Consensus::open(
         &settings.data_dir,
         &settings.data_log_dir,
         ConsensusOptions {
             node_id: settings.server_id,
-            peer_addr,
+            voters,
             extended_types_enabled: settings.extended_types_enabled,
             snapshot_retain: settings.autopurge_snap_retain_count as usize,
         },
@@ -43,6 +47,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     .await
     .context("cannot start the Raft group")?;
     let server = Server::new(settings.clone(), consensus.clone());
+    if let Some(me) = settings.servers.iter().find(|s| s.id == settings.server_id) {
+        let addr = format!("{}:{}", me.host, me.peer_port);
+        let listener = TcpListener::bind(&addr).await.with_context(|| {
+            format!("cannot listen on the peer address {addr} (server.{} in zoo.cfg); is the port in use?", me.id)
+        })?;
+        let handler = consensus.peer_handler(PeerServices::new(&server));
+        tokio::spawn(crate::raft::peer::serve(
+            listener,
+            handler,
+            Default::default(),
+        ));
+        tracing::info!(%addr, "serving Raft peers");
+    }
     if let Some(addr) = settings.admin_addr {
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on the admin address {addr}; is another server using the port? (set --admin-port; 0 disables it)")

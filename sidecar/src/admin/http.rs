@@ -1195,12 +1195,7 @@ mod tests {
         let consensus = Consensus::open(
             dir,
             dir,
-            ConsensusOptions {
-                node_id: settings.server_id,
-                peer_addr: "127.0.0.1:2888".into(),
-                extended_types_enabled: false,
-                snapshot_retain: 3,
-            },
+            ConsensusOptions::standalone(settings.server_id, "127.0.0.1:2888".into()),
         )
         .await
         .unwrap();

@@ -16,9 +16,13 @@ use corral_tree::{Applied, Command};
 use openraft::async_runtime::WatchReceiver;
 use openraft::impls::ProgressResponder;
 use openraft::{BasicNode, Config, Raft, ReadPolicy};
+use tokio::sync::oneshot;
 
 pub use self::core::{Attached, Core, CoreState, Outbox, Outgoing};
-use self::network::PeerNetwork;
+pub use self::network::PeerNetwork;
+use self::peer::{
+    AppHandler, ClientOptions, PeerHandler, PeerRequest, PeerResponse, RaftPeerHandler,
+};
 use self::state_machine::StateMachineStore;
 
 openraft::declare_raft_types!(
@@ -31,6 +35,17 @@ openraft::declare_raft_types!(
 );
 
 pub type NodeId = u64;
+
+/// How long a write may take to commit (or a forwarded one to come back) before the client's
+/// connection is closed so it retries elsewhere, as ZooKeeper clients do on CONNECTIONLOSS.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 type CorralRaft = Raft<TypeConfig, StateMachineStore>;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +68,24 @@ pub enum ConsensusError {
 /// Options that shape the Raft group.
 pub struct ConsensusOptions {
     pub node_id: NodeId,
-    /// This member's peer address, recorded in the membership.
-    pub peer_addr: String,
+    /// The voting members and their peer addresses (`host:port`), this member included. Every
+    /// member of a new ensemble bootstraps with this same set, so a first start needs no manual
+    /// step; a member that already has a log never bootstraps again.
+    pub voters: BTreeMap<NodeId, String>,
     pub extended_types_enabled: bool,
     pub snapshot_retain: usize,
+}
+
+impl ConsensusOptions {
+    /// A one-member group: this node alone, at `peer_addr`.
+    pub fn standalone(node_id: NodeId, peer_addr: String) -> Self {
+        ConsensusOptions {
+            node_id,
+            voters: BTreeMap::from([(node_id, peer_addr)]),
+            extended_types_enabled: false,
+            snapshot_retain: 3,
+        }
+    }
 }
 
 /// A handle on the node's Raft group and its applied state.
@@ -65,6 +94,7 @@ pub struct Consensus {
     raft: CorralRaft,
     core: Arc<Core>,
     node_id: NodeId,
+    network: PeerNetwork,
 }
 
 impl Consensus {
@@ -99,6 +129,9 @@ impl Consensus {
             election_timeout_max: 2000,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
             max_in_snapshot_log_to_keep: 1000,
+            // A snapshot's last chunk is answered only after the follower installed it; a large
+            // tree takes far longer than openraft's 200 ms default.
+            install_snapshot_timeout: 10_000,
             ..Default::default()
         };
         let config = Arc::new(
@@ -106,32 +139,45 @@ impl Consensus {
                 .validate()
                 .map_err(|e| ConsensusError::Start(e.to_string()))?,
         );
-        let raft = Raft::new(opts.node_id, config, PeerNetwork, log_store, state_machine)
-            .await
-            .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        let network = PeerNetwork::new(opts.node_id, ClientOptions::default());
+        let raft = Raft::new(
+            opts.node_id,
+            config,
+            network.clone(),
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| ConsensusError::Start(e.to_string()))?;
         let initialized = raft
             .is_initialized()
             .await
             .map_err(|e| ConsensusError::Start(e.to_string()))?;
         if !initialized {
-            let members = BTreeMap::from([(
-                opts.node_id,
-                BasicNode {
-                    addr: opts.peer_addr.clone(),
-                },
-            )]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| ConsensusError::Start(e.to_string()))?;
-            tracing::info!(
-                node_id = opts.node_id,
-                "initialized a new one-member Raft group"
-            );
+            let members: BTreeMap<NodeId, BasicNode> = opts
+                .voters
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+                .collect();
+            // Initializing every member with the same membership is safe: it is the same first
+            // log entry everywhere, and a member that already received the leader's log rejects it.
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(
+                    node_id = opts.node_id,
+                    voters = ?opts.voters.keys().collect::<Vec<_>>(),
+                    "bootstrapped a new Raft group"
+                ),
+                Err(openraft::error::RaftError::APIError(
+                    openraft::error::InitializeError::NotAllowed(e),
+                )) => tracing::info!(reason = %e, "already part of an initialized group"),
+                Err(e) => return Err(ConsensusError::Start(e.to_string())),
+            }
         }
         Ok(Consensus {
             raft,
             core,
             node_id: opts.node_id,
+            network,
         })
     }
 
@@ -164,30 +210,165 @@ impl Consensus {
         self.raft.metrics().borrow_watched().current_leader == Some(self.node_id)
     }
 
+    /// The current leader and its peer address, as this member knows them.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let leader = metrics.current_leader?;
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)?
+            .addr
+            .clone();
+        Some((leader, addr))
+    }
+
     /// Submit a command. Commands submitted one after another from one task enter the log in
-    /// that order, which is what keeps a session's writes in FIFO order; the returned receiver
-    /// yields the outcome once the entry is applied here.
+    /// that order, which is what keeps a session's writes in FIFO order: on the leader they go
+    /// straight to Raft; on a follower they are queued, in call order, on the one connection to
+    /// the leader. The receiver yields the outcome once the entry is applied HERE, so a client's
+    /// next read on this member sees its write.
     pub async fn submit(
         &self,
         cmd: Command,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Applied, ConsensusError>>, ConsensusError>
-    {
+    ) -> Result<oneshot::Receiver<Result<Applied, ConsensusError>>, ConsensusError> {
+        match self.leader() {
+            Some((leader, _)) if leader == self.node_id => self.submit_local(cmd).await,
+            Some((leader, addr)) => Ok(self.forward(leader, &addr, cmd)),
+            None => Err(ConsensusError::NotAvailable(
+                "no leader is known (the ensemble has no quorum?)".into(),
+            )),
+        }
+    }
+
+    /// Propose on this member's Raft, which must be leading. The leader stamps the time.
+    pub async fn submit_local(
+        &self,
+        mut cmd: Command,
+    ) -> Result<oneshot::Receiver<Result<Applied, ConsensusError>>, ConsensusError> {
+        cmd.time_ms = now_ms();
         let (responder, rx) = ProgressResponder::complete_only();
         self.raft
             .write(cmd)
             .responder(responder)
             .await
             .map_err(|e| ConsensusError::NotAvailable(e.to_string()))?;
-        let (tx, out) = tokio::sync::oneshot::channel();
+        let (tx, out) = oneshot::channel();
         tokio::spawn(async move {
-            let result = match rx.await {
-                Ok(Ok(resp)) => Ok(resp.data),
-                Ok(Err(e)) => Err(ConsensusError::NotAvailable(e.to_string())),
-                Err(_) => Err(ConsensusError::NotAvailable("the write was dropped".into())),
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, rx).await {
+                Ok(Ok(Ok(resp))) => Ok(resp.data),
+                Ok(Ok(Err(e))) => Err(ConsensusError::NotAvailable(e.to_string())),
+                Ok(Err(_)) => Err(ConsensusError::NotAvailable("the write was dropped".into())),
+                Err(_) => Err(ConsensusError::NotAvailable(format!(
+                    "not committed within {WRITE_TIMEOUT:?} (no quorum?)"
+                ))),
             };
             let _ = tx.send(result);
         });
         Ok(out)
+    }
+
+    fn forward(
+        &self,
+        leader: NodeId,
+        addr: &str,
+        cmd: Command,
+    ) -> oneshot::Receiver<Result<Applied, ConsensusError>> {
+        // `call` queues the request before returning: this is the order-preserving step.
+        let call = self
+            .network
+            .client(addr)
+            .call(&PeerRequest::ForwardWrite(cmd), WRITE_TIMEOUT);
+        let core = self.core.clone();
+        let (tx, out) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = match call.await {
+                Ok(PeerResponse::Forwarded(Ok(applied))) => {
+                    let zxid = applied.zxid;
+                    match tokio::time::timeout(WRITE_TIMEOUT, core.wait_applied(zxid)).await {
+                        Ok(()) => Ok(applied),
+                        Err(_) => Err(ConsensusError::NotAvailable(format!(
+                            "zxid 0x{zxid:x} committed but not applied here within {WRITE_TIMEOUT:?}"
+                        ))),
+                    }
+                }
+                Ok(PeerResponse::Forwarded(Err(e))) | Ok(PeerResponse::Error(e)) => Err(
+                    ConsensusError::NotAvailable(format!("leader {leader} refused: {e}")),
+                ),
+                Ok(other) => Err(ConsensusError::NotAvailable(format!(
+                    "leader {leader} answered {} to a forwarded write",
+                    other.kind()
+                ))),
+                Err(e) => Err(ConsensusError::NotAvailable(format!(
+                    "forwarding to leader {leader} failed: {e}"
+                ))),
+            };
+            let _ = tx.send(result);
+        });
+        out
+    }
+
+    /// A read index: the leader's commit index once it has confirmed it still leads. On a
+    /// follower, asked of the leader.
+    pub async fn read_index(&self) -> Result<u64, ConsensusError> {
+        match self.leader() {
+            Some((leader, _)) if leader == self.node_id => self
+                .raft
+                .ensure_linearizable(ReadPolicy::ReadIndex)
+                .await
+                .map(|read| read.index())
+                .map_err(|e| ConsensusError::NotAvailable(e.to_string())),
+            Some((leader, addr)) => {
+                let reply = self
+                    .network
+                    .client(&addr)
+                    .call(&PeerRequest::ReadIndex, WRITE_TIMEOUT)
+                    .await;
+                match reply {
+                    Ok(PeerResponse::ReadIndex(Ok(index))) => Ok(index),
+                    Ok(PeerResponse::ReadIndex(Err(e))) | Ok(PeerResponse::Error(e)) => Err(
+                        ConsensusError::NotAvailable(format!("leader {leader}: {e}")),
+                    ),
+                    Ok(other) => Err(ConsensusError::NotAvailable(format!(
+                        "leader {leader} answered {} to a read index request",
+                        other.kind()
+                    ))),
+                    Err(e) => Err(ConsensusError::NotAvailable(e.to_string())),
+                }
+            }
+            None => Err(ConsensusError::NotAvailable("no leader is known".into())),
+        }
+    }
+
+    /// Tell the leader which sessions showed signs of life here (ZooKeeper's follower touch
+    /// table). Best effort: a lost touch only shortens a session's slack until the next one.
+    pub async fn touch_leader(&self, sessions: Vec<i64>) -> Result<(), ConsensusError> {
+        let Some((leader, addr)) = self.leader() else {
+            return Err(ConsensusError::NotAvailable("no leader is known".into()));
+        };
+        if leader == self.node_id {
+            return Ok(());
+        }
+        match self
+            .network
+            .client(&addr)
+            .call(&PeerRequest::Touch(sessions), WRITE_TIMEOUT)
+            .await
+        {
+            Ok(PeerResponse::Touched) => Ok(()),
+            Ok(other) => Err(ConsensusError::NotAvailable(format!(
+                "leader {leader} answered {} to a touch",
+                other.kind()
+            ))),
+            Err(e) => Err(ConsensusError::NotAvailable(e.to_string())),
+        }
+    }
+
+    /// The handler for this member's peer port: Raft RPCs, plus the application requests that
+    /// `app` serves.
+    pub fn peer_handler(&self, app: Arc<dyn AppHandler>) -> Arc<dyn PeerHandler> {
+        Arc::new(RaftPeerHandler::new(self.raft.clone(), app))
     }
 
     /// Propose and wait for the outcome.
@@ -201,11 +382,13 @@ impl Consensus {
     /// Wait until everything committed before this call is applied locally (ZooKeeper's `sync`,
     /// made linearizable with a read index from the leader).
     pub async fn sync(&self) -> Result<(), ConsensusError> {
-        self.raft
-            .ensure_linearizable(ReadPolicy::ReadIndex)
-            .await
-            .map(|_| ())
-            .map_err(|e| ConsensusError::NotAvailable(e.to_string()))
+        let index = self.read_index().await?;
+        match tokio::time::timeout(WRITE_TIMEOUT, self.core.wait_applied(index as i64)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ConsensusError::NotAvailable(format!(
+                "read index {index} not applied here within {WRITE_TIMEOUT:?}"
+            ))),
+        }
     }
 
     pub async fn shutdown(&self) {

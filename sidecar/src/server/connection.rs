@@ -134,6 +134,7 @@ async fn handshake(
         }
     }
     server.tracker().arm(session_id, timeout_ms, Instant::now());
+    server.touch(session_id);
     let reply = ConnectResponse {
         protocol_version: 0,
         timeout_ms,
@@ -297,7 +298,7 @@ async fn serve_requests(
         server
             .stats
             .connection_update(conn.conn_id, |info| info.received += 1);
-        server.tracker().touch(conn.session_id, Instant::now());
+        server.touch(conn.session_id);
         let is_close = matches!(request, Request::CloseSession);
         if is_close {
             // Detach first: nothing more is delivered to this connection except the reply.

@@ -2,6 +2,7 @@
 
 mod connection;
 mod limits;
+pub mod peer_services;
 mod requests;
 mod sequencer;
 pub mod session_tracker;
@@ -26,6 +27,8 @@ pub struct Server {
     pub settings: Arc<Settings>,
     pub consensus: Consensus,
     pub tracker: Mutex<SessionTracker>,
+    /// Sessions seen alive here since the last touch sent to the leader (followers only).
+    touched: Mutex<std::collections::HashSet<i64>>,
     pub limits: ConnectionLimits,
     pub stats: ServerStats,
     pub started: Instant,
@@ -39,6 +42,7 @@ impl Server {
             settings,
             consensus,
             tracker: Mutex::new(SessionTracker::new()),
+            touched: Mutex::default(),
             stats: ServerStats::default(),
             started: Instant::now(),
             next_connection: AtomicU64::new(1),
@@ -54,6 +58,24 @@ impl Server {
 
     pub fn tracker(&self) -> std::sync::MutexGuard<'_, SessionTracker> {
         self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session showed signs of life on this member: keep it alive here, and remember to tell
+    /// the leader, which alone expires sessions.
+    pub fn touch(&self, session: i64) {
+        self.tracker().touch(session, Instant::now());
+        if !self.consensus.is_leader() {
+            self.touched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(session);
+        }
+    }
+
+    /// The sessions touched since the last call.
+    pub fn take_touched(&self) -> Vec<i64> {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        touched.drain().collect()
     }
 
     /// Accept clients until the listener fails.

@@ -18,9 +18,31 @@ const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 /// Upper bound on reaps proposed per round, so one round never floods the log.
 const REAP_BATCH: usize = 1000;
 
+/// How often a follower sends its touches to the leader: well under a third of the smallest
+/// session timeout, so a client that pings on time never expires.
+const TOUCH_INTERVAL: Duration = Duration::from_millis(250);
+
 pub fn spawn(server: Arc<Server>) {
     tokio::spawn(expire_sessions(server.clone()));
+    tokio::spawn(forward_touches(server.clone()));
     tokio::spawn(reap_nodes(server));
+}
+
+async fn forward_touches(server: Arc<Server>) {
+    let mut ticker = tokio::time::interval(TOUCH_INTERVAL);
+    loop {
+        ticker.tick().await;
+        if server.consensus.is_leader() {
+            continue;
+        }
+        let touched = server.take_touched();
+        if touched.is_empty() {
+            continue;
+        }
+        if let Err(e) = server.consensus.touch_leader(touched).await {
+            tracing::debug!(error = %e, "session touches not delivered to the leader");
+        }
+    }
 }
 
 async fn expire_sessions(server: Arc<Server>) {
