@@ -199,6 +199,50 @@ async fn killing_the_leader_lets_writes_resume_and_survivors_keep_ephemerals_5()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_paused_leader_is_replaced_and_rejoins_as_a_follower_when_continued() {
+    // Short ticks: ZooKeeper's followers give up on a silent leader after syncLimit ticks.
+    let config = EnsembleConfig {
+        node: NodeConfig::fast_sessions(),
+        ..EnsembleConfig::default()
+    };
+    let ens = Ensemble::start_with(3, config).await;
+    let paused = ens.wait_for_leader().await;
+    let others: Vec<usize> = (0..3).filter(|&i| i != paused).collect();
+    let writer = bounded!(connect_bounded(
+        connector_with_timeout(Duration::from_secs(20)),
+        &ens.connect_string_of(&others)
+    ))
+    .unwrap();
+    bounded!(writer.create("/paused", b"before", &persistent())).unwrap();
+
+    ens.member(paused).sigstop();
+    let new_leader = ens.wait_for_leader().await;
+    assert_ne!(new_leader, paused, "a frozen member cannot stay leader");
+    until_ok(
+        "a write while the old leader is frozen",
+        FAILOVER_LIMIT,
+        || writer.set_data("/paused", b"during", None),
+    )
+    .await;
+
+    ens.member(paused).sigcont();
+    let mode = eventually(
+        "the continued member reports itself a follower",
+        FAILOVER_LIMIT,
+        || async {
+            let mode = ens.member(paused).mode().await?;
+            (mode == "follower").then_some(mode)
+        },
+    )
+    .await;
+    assert_eq!(mode, "follower");
+    ens.member(paused).wait_until_serving(FAILOVER_LIMIT).await;
+    let reader = ens.client_to(paused).await;
+    let (data, _) = sync_and_get(&reader, "/paused").await;
+    assert_eq!(data, b"during", "the write made while it was frozen");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_with_every_member_moves_its_session_when_its_member_dies() {
     let ens = Ensemble::start(3).await;
     let client = ens.client_to_any().await;
