@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_tree::{Applied, Command};
+use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 use openraft::impls::ProgressResponder;
 use openraft::{BasicNode, Config, Raft, ReadPolicy};
@@ -39,6 +40,10 @@ pub type NodeId = u64;
 /// How long a write may take to commit (or a forwarded one to come back) before the client's
 /// connection is closed so it retries elsewhere, as ZooKeeper clients do on CONNECTIONLOSS.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A leader that has not heard from a quorum for this long considers itself cut off; a little
+/// over openraft's election timeout, after which the majority side elects a new leader anyway.
+const QUORUM_LOSS: Duration = Duration::from_millis(2_500);
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -203,6 +208,26 @@ impl Consensus {
             {
                 return false;
             }
+        }
+    }
+
+    /// Whether this member is in touch with a quorum: it knows a leader, and if it is the
+    /// leader, a quorum acknowledged it recently. A member without one must not serve clients
+    /// (ZooKeeper shuts its client port down in that state).
+    pub fn has_quorum(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        match metrics.current_leader {
+            None => false,
+            Some(leader) if leader == self.node_id => {
+                let voters = metrics.membership_config.membership().voter_ids().count();
+                voters <= 1
+                    || metrics
+                        .last_quorum_acked
+                        .as_ref()
+                        .is_some_and(|acked| acked.elapsed() < QUORUM_LOSS)
+            }
+            Some(_) => true,
         }
     }
 

@@ -76,6 +76,11 @@ async fn handshake(
         let _ = writer.shutdown().await;
         return None;
     }
+    if !server.serving.load(std::sync::atomic::Ordering::Relaxed) {
+        // Four-letter words still answer (operators diagnose with them); sessions are refused.
+        tracing::info!(%peer, "no quorum: closing a new connection so the client tries another server");
+        return None;
+    }
     let payload = read_payload(server, reader, head, peer).await?;
     let request = match ConnectRequest::decode(&payload) {
         Ok(r) => r,

@@ -27,6 +27,8 @@ pub struct Server {
     pub settings: Arc<Settings>,
     pub consensus: Consensus,
     pub tracker: Mutex<SessionTracker>,
+    /// False while this member has no quorum: clients are turned away, as ZooKeeper does.
+    pub serving: std::sync::atomic::AtomicBool,
     /// Sessions seen alive here since the last touch sent to the leader (followers only).
     touched: Mutex<std::collections::HashSet<i64>>,
     pub limits: ConnectionLimits,
@@ -43,6 +45,7 @@ impl Server {
             consensus,
             tracker: Mutex::new(SessionTracker::new()),
             touched: Mutex::default(),
+            serving: std::sync::atomic::AtomicBool::new(true),
             stats: ServerStats::default(),
             started: Instant::now(),
             next_connection: AtomicU64::new(1),

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use corral_tree::{Command, CommandKind};
@@ -22,10 +23,37 @@ const REAP_BATCH: usize = 1000;
 /// session timeout, so a client that pings on time never expires.
 const TOUCH_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often quorum contact is checked.
+const QUORUM_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
 pub fn spawn(server: Arc<Server>) {
+    tokio::spawn(watch_quorum(server.clone()));
     tokio::spawn(expire_sessions(server.clone()));
     tokio::spawn(forward_touches(server.clone()));
     tokio::spawn(reap_nodes(server));
+}
+
+/// Without a quorum, close every client connection and refuse new ones until it is back: the
+/// clients move to members that can serve them, and nobody reads a state that may be stale.
+async fn watch_quorum(server: Arc<Server>) {
+    let mut ticker = tokio::time::interval(QUORUM_CHECK_INTERVAL);
+    loop {
+        ticker.tick().await;
+        let quorum = server.consensus.has_quorum();
+        let was = server.serving.swap(quorum, Ordering::Relaxed);
+        if was && !quorum {
+            let core = server.consensus.core().lock();
+            tracing::warn!(
+                connections = core.attached.len(),
+                "lost contact with a quorum; closing client connections until it is back"
+            );
+            for conn in core.attached.values() {
+                let _ = conn.outbox.send(crate::raft::Outgoing::Close);
+            }
+        } else if !was && quorum {
+            tracing::info!("quorum contact is back; serving clients again");
+        }
+    }
 }
 
 async fn forward_touches(server: Arc<Server>) {
