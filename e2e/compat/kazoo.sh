@@ -12,7 +12,10 @@
 # rest and exits non-zero if any fails. `--server zookeeper --refresh-baseline` rewrites the
 # baseline from a ZooKeeper run. The last line printed is pytest's own summary line.
 #
-# Usage: e2e/compat/kazoo.sh [--cluster-size 1] [--server corral|zookeeper] [--refresh-baseline]
+# --cluster-size 3 (kazoo's default) runs every test against a 3-member ensemble: kazoo's
+# harness starts one server per member, each from its own zoo.cfg with server.N lines and myid.
+#
+# Usage: e2e/compat/kazoo.sh [--cluster-size 1|3] [--server corral|zookeeper] [--refresh-baseline]
 #                            [--test-timeout SECONDS] [-- extra pytest args, e.g. -k test_create]
 set -euo pipefail
 
@@ -30,7 +33,7 @@ run_timeout=2700
 extra_pytest=()
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
 }
 
 while [ $# -gt 0 ]; do
@@ -92,7 +95,8 @@ compat_init
 
 if [ "$server" = corral ]; then
     ensure_corral_bin
-    CORRAL_BIN="$(corral_bin)"
+    # Absolute: the servers are started from kazoo's directory, not from here.
+    CORRAL_BIN="$(readlink -f "$(corral_bin)")"
     export CORRAL_BIN
     shim_bin="$COMPAT_TMP/shim-bin"
     mkdir -p "$shim_bin"
