@@ -202,6 +202,35 @@ impl StateMachine {
         self.last_applied_zxid
     }
 
+    /// Store the ensemble's dynamic configuration in `/zookeeper/config`, as ZooKeeper's reconfig
+    /// transaction does: a setData of the config node with version -1 (so its dataVersion reads
+    /// -1 afterwards, as on a real ensemble). A membership change is not a client write, so there
+    /// is no session or ACL check here; the Raft glue calls this when it applies a committed
+    /// membership entry at `zxid`. `time_ms` becomes the node's mtime. Returns the data-changed
+    /// trigger for watchers of the config node.
+    pub fn set_config(&mut self, zxid: i64, time_ms: i64, data: Vec<u8>) -> Vec<WatchTrigger> {
+        let mut journal = Journal::default();
+        self.tree.set_data(
+            crate::path::CONFIG,
+            Some(data),
+            -1,
+            zxid,
+            time_ms,
+            &mut journal,
+        );
+        self.last_applied_zxid = self.last_applied_zxid.max(zxid);
+        let acl = self
+            .tree
+            .get(crate::path::CONFIG)
+            .map(|n| n.acl.clone())
+            .unwrap_or_default();
+        vec![WatchTrigger {
+            path: crate::path::CONFIG.to_string(),
+            event: corral_proto::EventType::NodeDataChanged,
+            acl,
+        }]
+    }
+
     /// getData: needs READ. The data is `None` when the node holds null data, which the reply
     /// must carry as null (not as empty).
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
@@ -350,5 +379,34 @@ fn ttl_expired(kind: NodeKind, mtime: i64, now_ms: i64) -> bool {
     match kind {
         NodeKind::Ttl { ttl_ms } => ttl_ms != 0 && now_ms.saturating_sub(mtime) > ttl_ms,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn set_config_stores_the_text_with_version_minus_one_and_fires_data_changed() {
+        let mut sm = StateMachine::new(TreeOptions::default());
+        let text = b"server.1=h1:2888:3888:participant\nversion=0".to_vec();
+        let triggers = sm.set_config(7, 1_700_000_000_000, text.clone());
+        let (data, stat) = sm.get_data(crate::path::CONFIG, &[]).unwrap();
+        assert_eq!(data, Some(text.clone()));
+        assert_eq!(stat.version, -1);
+        assert_eq!(stat.mzxid, 7);
+        assert_eq!(stat.mtime, 1_700_000_000_000);
+        assert_eq!(stat.czxid, 0);
+        assert_eq!(stat.data_length, text.len() as i32);
+        assert_eq!(sm.last_applied_zxid(), 7);
+        assert_eq!(triggers.len(), 1);
+        assert_eq!(triggers[0].path, crate::path::CONFIG);
+        assert_eq!(triggers[0].event, corral_proto::EventType::NodeDataChanged);
+        assert_eq!(triggers[0].acl, Acl::read_unsafe());
+        // Clients still cannot write it (the ACL is world:anyone READ).
+        assert_eq!(
+            sm.get_acl(crate::path::CONFIG, &[]).unwrap().0,
+            Acl::read_unsafe()
+        );
     }
 }
