@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::raft::{Consensus, ConsensusOptions};
+use crate::raft::{Consensus, ConsensusOptions, MemberNode};
 use crate::server::Server;
 use crate::server::peer_services::PeerServices;
 
@@ -25,14 +25,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             )
         })?;
     }
-    let mut voters: std::collections::BTreeMap<u64, String> = settings
+    // The bootstrap membership comes from the server lines alone, identical in every member's
+    // zoo.cfg, so that every member writes the same first entry.
+    let mut voters: std::collections::BTreeMap<u64, MemberNode> = settings
         .servers
         .iter()
         .filter(|s| !s.observer)
-        .map(|s| (s.id, format!("{}:{}", s.host, s.peer_port)))
+        .map(|s| (s.id, MemberNode::from_server(s)))
         .collect();
-    if voters.is_empty() {
-        voters.insert(settings.server_id, "127.0.0.1:2888".to_string());
+    if settings.servers.is_empty() {
+        voters.insert(settings.server_id, MemberNode::new("127.0.0.1:2888"));
     }
     let consensus = Consensus::open(
         &settings.data_dir,

@@ -758,6 +758,7 @@ mod tests {
             peer_port: 2888,
             election_port: 3888,
             observer,
+            client: None,
         }
     }
 

@@ -575,6 +575,7 @@ mod tests {
             peer_port: 2888,
             election_port: 3888,
             observer,
+            client: None,
         };
         assert_eq!(quorum_size(&[]), 1);
         assert_eq!(

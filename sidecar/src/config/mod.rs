@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+#[allow(unused_imports)] // used by the reconfig parser and tests
+pub(crate) use zoo_cfg::parse_server;
 pub use zoo_cfg::{ZooCfg, ZooCfgError};
 
 /// `corral-sidecar node` flags. Every flag also reads `CORRAL_<NAME>` from the environment.
@@ -108,6 +110,9 @@ pub struct ServerEntry {
     pub peer_port: u16,
     pub election_port: u16,
     pub observer: bool,
+    /// The client address from the line's `;[clientAddr:]clientPort` part, as `host:port`
+    /// (`0.0.0.0:port` when only the port is given, as ZooKeeper reads it); `None` without one.
+    pub client: Option<String>,
 }
 
 /// Fully resolved settings of a node.
@@ -130,6 +135,8 @@ pub struct Settings {
     pub container_check_interval_ms: u64,
     pub linearizable_reads: bool,
     pub servers: Vec<ServerEntry>,
+    /// zoo.cfg `reconfigEnabled`: whether clients may change the membership with `reconfig`.
+    pub reconfig_enabled: bool,
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval_hours: u32,
 }
@@ -257,6 +264,7 @@ impl Settings {
             container_check_interval_ms: args.container_check_interval.unwrap_or(60_000),
             linearizable_reads: args.linearizable_reads,
             servers: cfg.servers.clone(),
+            reconfig_enabled: cfg.reconfig_enabled.unwrap_or(false),
             autopurge_snap_retain_count: cfg.autopurge_snap_retain_count.unwrap_or(3).max(3),
             autopurge_purge_interval_hours: cfg.autopurge_purge_interval.unwrap_or(0),
         })

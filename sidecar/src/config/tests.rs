@@ -109,3 +109,44 @@ fn myid_is_read_from_the_data_dir() {
         Err(ConfigError::BadMyId { .. })
     ));
 }
+
+#[test]
+fn server_lines_keep_their_client_address_as_zookeeper_reads_it() {
+    let cfg = ZooCfg::parse(
+        "reconfigEnabled=true\n\
+         server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+         server.2=10.0.0.2:2888:3888;2182\n\
+         server.3=zk3:2888:3888:observer\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.reconfig_enabled, Some(true));
+    let clients: Vec<_> = cfg.servers.iter().map(|s| s.client.as_deref()).collect();
+    assert_eq!(
+        clients,
+        vec![Some("127.0.0.1:2181"), Some("0.0.0.0:2182"), None]
+    );
+    assert!(cfg.servers[2].observer);
+    let s = Settings::merge(&NodeArgs::default(), &cfg, no_myid).unwrap();
+    assert!(s.reconfig_enabled);
+    let off = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
+    assert!(
+        !off.reconfig_enabled,
+        "reconfig is off unless zoo.cfg enables it"
+    );
+}
+
+#[test]
+fn malformed_client_parts_are_refused() {
+    for line in [
+        "server.1=h:2888:3888;",
+        "server.1=h:2888:3888;x",
+        "server.1=h:2888:3888;h:",
+        "server.1=h:2888:3888;:2181",
+        "server.1=h:2888:3888;2181;2182",
+    ] {
+        assert!(
+            matches!(ZooCfg::parse(line), Err(ZooCfgError::BadServer { .. })),
+            "{line}"
+        );
+    }
+}

@@ -26,6 +26,7 @@ pub struct ZooCfg {
     pub metrics_port: Option<u16>,
     pub jute_max_buffer: Option<usize>,
     pub extended_types_enabled: Option<bool>,
+    pub reconfig_enabled: Option<bool>,
     /// Keys present in the file that Corral does not act on, in file order.
     pub unknown_keys: Vec<String>,
 }
@@ -116,6 +117,9 @@ impl ZooCfg {
                     cfg.extended_types_enabled =
                         Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
                 }
+                "reconfigEnabled" => {
+                    cfg.reconfig_enabled = Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
+                }
                 _ if key.starts_with("server.") => {
                     let server =
                         parse_server(key, value).ok_or_else(|| ZooCfgError::BadServer {
@@ -151,10 +155,19 @@ fn parse_host(value: &str) -> Option<IpAddr> {
     value.parse().ok()
 }
 
-/// `server.N=host:peer:election[:participant|observer][;[addr:]clientPort]`
-fn parse_server(key: &str, value: &str) -> Option<ServerEntry> {
-    let id = key.strip_prefix("server.")?.parse().ok()?;
-    let addresses = value.split(';').next()?;
+/// `server.N=host:peer:election[:participant|observer][;[addr:]clientPort]`, read as ZooKeeper's
+/// `QuorumServer` reads it. Also used for the server specs of a `reconfig` request.
+pub(crate) fn parse_server(key: &str, value: &str) -> Option<ServerEntry> {
+    let id = key.trim().strip_prefix("server.")?.parse().ok()?;
+    let mut halves = value.trim().split(';');
+    let addresses = halves.next()?;
+    let client = match halves.next() {
+        None => None,
+        Some(client) => Some(parse_client_address(client.trim())?),
+    };
+    if halves.next().is_some() {
+        return None;
+    }
     let mut parts = addresses.split(':');
     let host = parts.next()?.trim().to_string();
     let peer_port = parts.next()?.trim().parse().ok()?;
@@ -173,5 +186,22 @@ fn parse_server(key: &str, value: &str) -> Option<ServerEntry> {
         peer_port,
         election_port,
         observer,
+        client,
     })
+}
+
+/// `port` or `host:port`; a bare port listens on every address, which ZooKeeper prints as
+/// `0.0.0.0:port`.
+fn parse_client_address(text: &str) -> Option<String> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => {
+            let port: u16 = port.trim().parse().ok()?;
+            Some(format!("{}:{port}", host.trim()))
+        }
+        Some(_) => None,
+        None => {
+            let port: u16 = text.parse().ok()?;
+            Some(format!("0.0.0.0:{port}"))
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use corral_proto::{Id, WatcherEvent, encode_notification, perms};
-use corral_tree::{Applied, Command, CommandKind, StateMachine, TreeOptions};
+use corral_tree::{Applied, Command, CommandKind, StateMachine, TreeOptions, WatchTrigger};
 use corral_watch::WatchRegistry;
 use tokio::sync::{mpsc, watch};
 
@@ -44,7 +44,22 @@ impl CoreState {
     /// writer, so they leave before the reply that caused them.
     pub fn apply(&mut self, zxid: i64, cmd: &Command) -> Applied {
         let applied = self.sm.apply(zxid, cmd);
-        for trigger in &applied.triggers {
+        self.notify(zxid, &applied.triggers);
+        if let CommandKind::CloseSession { session_id } = &cmd.kind {
+            self.watches.remove_session(*session_id);
+            // A client that closed its own session has already detached its outbox; one still
+            // attached here means the session expired under a live connection.
+            if let Some(conn) = self.attached.remove(session_id) {
+                let _ = conn.outbox.send(Outgoing::Close);
+            }
+        }
+        applied
+    }
+
+    /// Queue the notifications that `triggers` (changes made at `zxid`) owe to watchers with
+    /// READ on the changed node.
+    pub(crate) fn notify(&mut self, zxid: i64, triggers: &[WatchTrigger]) {
+        for trigger in triggers {
             for note in self.watches.trigger(&trigger.path, trigger.event) {
                 let Some(conn) = self.attached.get(&note.session) else {
                     continue;
@@ -62,15 +77,6 @@ impl CoreState {
                     .send(Outgoing::Frame(encode_notification(zxid, &event)));
             }
         }
-        if let CommandKind::CloseSession { session_id } = &cmd.kind {
-            self.watches.remove_session(*session_id);
-            // A client that closed its own session has already detached its outbox; one still
-            // attached here means the session expired under a live connection.
-            if let Some(conn) = self.attached.remove(session_id) {
-                let _ = conn.outbox.send(Outgoing::Close);
-            }
-        }
-        applied
     }
 }
 

@@ -2,7 +2,9 @@
 //! place (ARCHITECTURE decision 1). The rest of the node sees [`Consensus`]: propose a command,
 //! learn its outcome, wait for a read index, and read the shared [`Core`].
 
+mod config_node;
 mod core;
+mod member_node;
 mod network;
 pub mod peer;
 mod state_machine;
@@ -16,10 +18,11 @@ use corral_tree::{Applied, Command};
 use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 use openraft::impls::ProgressResponder;
-use openraft::{BasicNode, Config, Raft, ReadPolicy};
+use openraft::{Config, Raft, ReadPolicy};
 use tokio::sync::oneshot;
 
 pub use self::core::{Attached, Core, CoreState, Outbox, Outgoing};
+pub use self::member_node::{MemberNode, config_version, render_dynamic_config};
 pub use self::network::PeerNetwork;
 use self::peer::{
     AppHandler, ClientOptions, PeerHandler, PeerRequest, PeerResponse, RaftPeerHandler,
@@ -32,7 +35,7 @@ openraft::declare_raft_types!(
         D = Command,
         R = Applied,
         NodeId = u64,
-        Node = BasicNode,
+        Node = MemberNode,
 );
 
 pub type NodeId = u64;
@@ -73,10 +76,11 @@ pub enum ConsensusError {
 /// Options that shape the Raft group.
 pub struct ConsensusOptions {
     pub node_id: NodeId,
-    /// The voting members and their peer addresses (`host:port`), this member included. Every
-    /// member of a new ensemble bootstraps with this same set, so a first start needs no manual
-    /// step; a member that already has a log never bootstraps again.
-    pub voters: BTreeMap<NodeId, String>,
+    /// The voting members, this member included. Every member of a new ensemble bootstraps
+    /// with this same set, so a first start needs no manual step; a member that already has a
+    /// log never bootstraps again. A member that is not among them (one started to join an
+    /// existing ensemble) never bootstraps: it waits for the leader to add it.
+    pub voters: BTreeMap<NodeId, MemberNode>,
     pub extended_types_enabled: bool,
     pub snapshot_retain: usize,
 }
@@ -86,7 +90,7 @@ impl ConsensusOptions {
     pub fn standalone(node_id: NodeId, peer_addr: String) -> Self {
         ConsensusOptions {
             node_id,
-            voters: BTreeMap::from([(node_id, peer_addr)]),
+            voters: BTreeMap::from([(node_id, MemberNode::new(peer_addr))]),
             extended_types_enabled: false,
             snapshot_retain: 3,
         }
@@ -158,12 +162,13 @@ impl Consensus {
             .is_initialized()
             .await
             .map_err(|e| ConsensusError::Start(e.to_string()))?;
-        if !initialized {
-            let members: BTreeMap<NodeId, BasicNode> = opts
-                .voters
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
-                .collect();
+        if !initialized && !opts.voters.contains_key(&opts.node_id) {
+            tracing::info!(
+                node_id = opts.node_id,
+                "not a participant of the configured ensemble; waiting to be added by its leader"
+            );
+        } else if !initialized {
+            let members = opts.voters.clone();
             // Initializing every member with the same membership is safe: it is the same first
             // log entry everywhere, and a member that already received the leader's log rejects it.
             match raft.initialize(members).await {

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use openraft::BasicNode;
 use openraft::error::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
 };
@@ -35,7 +34,7 @@ use openraft::raft::{
 
 use super::peer::wire::{self, Vote};
 use super::peer::{CallError, ClientOptions, PeerClient, PeerRequest, PeerResponse};
-use super::{NodeId, TypeConfig};
+use super::{MemberNode, NodeId, TypeConfig};
 
 type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
 
@@ -84,7 +83,7 @@ impl PeerNetwork {
 
     /// The connection for application requests ([`PeerRequest::ForwardWrite`],
     /// [`PeerRequest::ReadIndex`], [`PeerRequest::Touch`]) to the member at `addr`
-    /// ("host:port", as in its `BasicNode`). Requests sent through it, by any clone, leave in
+    /// ("host:port", as in its [`MemberNode`]). Requests sent through it, by any clone, leave in
     /// the order they are called.
     pub fn client(&self, addr: &str) -> PeerClient {
         locked(&self.pool.app_clients)
@@ -93,7 +92,7 @@ impl PeerNetwork {
             .clone()
     }
 
-    fn link(&self, target: NodeId, node: &BasicNode, lane: Lane) -> PeerLink {
+    fn link(&self, target: NodeId, node: &MemberNode, lane: Lane) -> PeerLink {
         let client = {
             let mut clients = locked(&self.pool.raft_clients);
             match clients.get(&(target, lane)) {
@@ -118,15 +117,15 @@ impl PeerNetwork {
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerLink;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
+    async fn new_client(&mut self, target: NodeId, node: &MemberNode) -> PeerLink {
         self.link(target, node, Lane::Replication)
     }
 
-    async fn new_heartbeat_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
+    async fn new_heartbeat_client(&mut self, target: NodeId, node: &MemberNode) -> PeerLink {
         self.link(target, node, Lane::Heartbeat)
     }
 
-    async fn new_snapshot_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
+    async fn new_snapshot_client(&mut self, target: NodeId, node: &MemberNode) -> PeerLink {
         self.link(target, node, Lane::Snapshot)
     }
 }

@@ -150,6 +150,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Blank => Self::nothing(zxid),
                 EntryPayload::Membership(m) => {
                     self.membership = Membership::new(Some(entry.log_id), m.clone());
+                    self.core.lock().apply_membership(zxid, m);
                     Self::nothing(zxid)
                 }
             };

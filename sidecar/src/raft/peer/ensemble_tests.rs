@@ -11,7 +11,7 @@ use corral_proto::{Acl, CreateMode};
 use corral_tree::{Applied, Command, CommandKind, Outcome, TreeOptions, WriteOp};
 use futures_util::future::BoxFuture;
 use openraft::async_runtime::WatchReceiver;
-use openraft::{BasicNode, Config, Raft, ReadPolicy, SnapshotPolicy};
+use openraft::{Config, Raft, ReadPolicy, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -19,7 +19,7 @@ use super::*;
 use crate::raft::core::Core;
 use crate::raft::network::PeerNetwork;
 use crate::raft::state_machine::StateMachineStore;
-use crate::raft::{NodeId, TypeConfig};
+use crate::raft::{MemberNode, NodeId, TypeConfig};
 
 type MemberRaft = Raft<TypeConfig, StateMachineStore>;
 
@@ -121,10 +121,8 @@ async fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.unwrap()
 }
 
-fn node(m: &Member) -> BasicNode {
-    BasicNode {
-        addr: m.addr.clone(),
-    }
+fn node(m: &Member) -> MemberNode {
+    MemberNode::new(m.addr.clone())
 }
 
 /// Wait until every member names the same leader; return its id.
@@ -203,7 +201,7 @@ async fn three_members_elect_replicate_forward_and_transfer_leadership() {
     for (i, listener) in listeners.into_iter().enumerate() {
         members.push(start_member(i as NodeId + 1, dirs[i].path(), listener).await);
     }
-    let voters: BTreeMap<NodeId, BasicNode> = members.iter().map(|m| (m.id, node(m))).collect();
+    let voters: BTreeMap<NodeId, MemberNode> = members.iter().map(|m| (m.id, node(m))).collect();
     members[0]
         .raft
         .initialize(voters)

@@ -285,7 +285,9 @@ mod tests {
     use openraft::entry::RaftEntry;
     use openraft::impls::leader_id_adv::LeaderId;
     use openraft::raft::TransferLeaderError;
-    use openraft::{BasicNode, EntryPayload, Membership};
+    use openraft::{EntryPayload, Membership};
+
+    use crate::raft::MemberNode;
     use proptest::prelude::*;
 
     use super::*;
@@ -297,20 +299,23 @@ mod tests {
         LogId::new(LeaderId { term, node_id }, index)
     }
 
-    fn nodes() -> BTreeMap<u64, BasicNode> {
+    fn nodes() -> BTreeMap<u64, MemberNode> {
         (1..=4)
             .map(|id| {
                 (
                     id,
-                    BasicNode {
+                    MemberNode {
                         addr: format!("10.0.0.{id}:2888"),
+                        election_port: 3888,
+                        client_addr: Some(format!("10.0.0.{id}:2181")),
+                        observer: id == 4,
                     },
                 )
             })
             .collect()
     }
 
-    fn membership() -> Membership<u64, BasicNode> {
+    fn membership() -> Membership<u64, MemberNode> {
         // Member 4 is a learner.
         Membership::new(vec![BTreeSet::from([1, 2, 3])], nodes()).expect("valid membership")
     }
