@@ -5,8 +5,12 @@
 mod config_node;
 mod core;
 mod member_node;
+pub mod membership;
+mod membership_plan;
 mod network;
 pub mod peer;
+mod reconfig;
+pub mod reconfig_plan;
 mod state_machine;
 
 use std::collections::BTreeMap;
@@ -398,6 +402,7 @@ impl Consensus {
     /// The handler for this member's peer port: Raft RPCs, plus the application requests that
     /// `app` serves.
     pub fn peer_handler(&self, app: Arc<dyn AppHandler>) -> Arc<dyn PeerHandler> {
+        let app = self.with_membership_services(app);
         Arc::new(RaftPeerHandler::new(self.raft.clone(), app))
     }
 

@@ -3,6 +3,7 @@
 mod connection;
 mod limits;
 pub mod peer_services;
+mod reconfig;
 mod requests;
 mod sequencer;
 pub mod session_tracker;

@@ -177,10 +177,19 @@ impl<'a> Context<'a> {
             Request::SetWatches(sw) => read(Read::SetWatches(sw)),
             Request::WhoAmI => read(Read::WhoAmI),
             Request::Sync { path } => Pending::Sync { xid, path },
-            Request::Reconfig { .. } => {
-                // A standalone ZooKeeper answers UNIMPLEMENTED (it is no leader server), and
-                // membership changes go through the admin API here.
-                self.error(xid, ErrorCode::Unimplemented)
+            Request::Reconfig {
+                joining,
+                leaving,
+                new_members,
+                cur_config_id,
+            } => {
+                let request = super::reconfig::ReconfigRequest {
+                    joining,
+                    leaving,
+                    new_members,
+                    from_config: cur_config_id,
+                };
+                super::reconfig::handle(self.server, xid, &self.auth, request).await
             }
             Request::Unknown(op) => {
                 // ZooKeeper answers UNIMPLEMENTED and then closes the connection.

@@ -13,6 +13,7 @@ use openraft::storage::RaftStateMachine;
 use super::server::{PeerHandler, Reply};
 use super::wire::{PeerRequest, PeerResponse};
 use crate::raft::TypeConfig;
+use crate::raft::reconfig_plan::{ReconfigCall, ReconfigFailure};
 
 /// The application's side of the peer protocol, implemented by the node.
 ///
@@ -46,6 +47,18 @@ pub trait AppHandler: Send + Sync + 'static {
     fn touch(&self, sessions: Vec<i64>) -> Result<(), String> {
         let _ = sessions;
         Err(not_supported("session touches"))
+    }
+
+    /// A follower forwarded a client's `reconfig`; the leader carries it out. The answer is the
+    /// index of the membership entry in effect afterwards.
+    fn reconfig(&self, call: ReconfigCall) -> BoxFuture<'static, Result<u64, ReconfigFailure>> {
+        let _ = call;
+        Box::pin(async {
+            Err(ReconfigFailure::new(
+                corral_proto::ErrorCode::ConnectionLoss,
+                not_supported("reconfig requests"),
+            ))
+        })
     }
 }
 
@@ -135,6 +148,10 @@ where
                     Err(e) => PeerResponse::Error(e),
                 };
                 at_once(std::future::ready(resp))
+            }
+            PeerRequest::Reconfig(call) => {
+                let outcome = self.app.reconfig(call);
+                at_once(async move { PeerResponse::Reconfig(outcome.await) })
             }
             // The server reassembles chunks before a handler sees them.
             PeerRequest::SnapshotChunk { .. } => at_once(std::future::ready(PeerResponse::Error(

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::raft::TypeConfig;
+use crate::raft::reconfig_plan::{ReconfigCall, ReconfigFailure};
 
 /// Sent once by the connecting side: "CORRAL", a zero byte, and the protocol version.
 pub const PREAMBLE: [u8; 8] = *b"CORRAL\x00\x01";
@@ -74,6 +75,9 @@ pub enum PeerRequest {
     ReadIndex,
     /// Sessions seen alive on a follower since its last touch.
     Touch(Vec<i64>),
+    /// A client's ZooKeeper `reconfig`, which only the leader can carry out. Answered with
+    /// [`PeerResponse::Reconfig`].
+    Reconfig(ReconfigCall),
 }
 
 impl PeerRequest {
@@ -89,6 +93,7 @@ impl PeerRequest {
             PeerRequest::ForwardWrite(_) => "forward_write",
             PeerRequest::ReadIndex => "read_index",
             PeerRequest::Touch(_) => "touch",
+            PeerRequest::Reconfig(_) => "reconfig",
         }
     }
 }
@@ -106,6 +111,8 @@ pub enum PeerResponse {
     Forwarded(Result<Applied, String>),
     ReadIndex(Result<u64, String>),
     Touched,
+    /// The index of the membership entry in effect after a reconfig (its config version).
+    Reconfig(Result<u64, ReconfigFailure>),
     /// The request could not be handled at all (unsupported, malformed snapshot transfer, a
     /// panic in the handler).
     Error(String),
@@ -123,6 +130,7 @@ impl PeerResponse {
             PeerResponse::Forwarded(_) => "forwarded",
             PeerResponse::ReadIndex(_) => "read_index",
             PeerResponse::Touched => "touched",
+            PeerResponse::Reconfig(_) => "reconfig",
             PeerResponse::Error(_) => "error",
         }
     }
