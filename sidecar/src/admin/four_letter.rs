@@ -83,8 +83,11 @@ pub fn snapshot(server: &Server) -> Snapshot {
     }
 }
 
+/// `standalone` for a node configured without an ensemble that never gained members, else
+/// `leader` or `follower` (a non-voting learner included, as ZooKeeper's observers report
+/// `observer`; here every non-leader follows the leader's log).
 pub fn mode(server: &Server) -> &'static str {
-    if server.settings.servers.len() <= 1 {
+    if server.settings.servers.len() <= 1 && server.consensus.member_count() <= 1 {
         "standalone"
     } else if server.consensus.is_leader() {
         "leader"
@@ -235,6 +238,16 @@ fn mntr(server: &Server) -> String {
         server.started.elapsed().as_millis().to_string(),
     );
     kv("zk_last_zxid", snap.zxid.to_string());
+    // Only a leader reports its followers, as ZooKeeper's LeaderZooKeeperServer does.
+    // `zk_followers` is the name ZooKeeper 3.4/3.5 printed; `zk_learners` is 3.8's.
+    if let Some(q) = server.consensus.raft_state().quorum_stats() {
+        kv("zk_learners", q.learners.to_string());
+        kv("zk_followers", q.followers.to_string());
+        kv("zk_synced_followers", q.synced_followers.to_string());
+        kv("zk_synced_non_voting_followers", "0".to_string());
+        kv("zk_synced_observers", q.synced_observers.to_string());
+        kv("zk_pending_syncs", "0".to_string());
+    }
     out
 }
 

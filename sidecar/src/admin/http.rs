@@ -68,6 +68,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
+        .merge(super::membership_http::routes(server.clone()))
         .with_state(AdminState { server, metrics })
 }
 
@@ -409,19 +410,20 @@ pub fn dump_json(
 
 /// `leader` (`lead`). A standalone ZooKeeper answers "server is not initialized"; Corral's
 /// standalone node answers the same, so tools treat it alike. In an ensemble the leader's id
-/// and peer host are reported when this member knows them, else -1 and "" as in ZooKeeper.
+/// and peer host (from the Raft membership) are reported when this member knows them, else -1
+/// and "" as in ZooKeeper.
 pub fn leader_json(
     standalone: bool,
     is_leader: bool,
-    leader: Option<&ServerEntry>,
+    leader: Option<(u64, &str)>,
 ) -> Result<Map<String, Value>, String> {
     if standalone {
         return Err("server is not initialized".into());
     }
     Ok(object(json!({
         "is_leader": is_leader,
-        "leader_id": leader.map_or(-1, |l| l.id as i64),
-        "leader_ip": leader.map_or(String::new(), |l| l.host.clone()),
+        "leader_id": leader.map_or(-1, |(id, _)| id as i64),
+        "leader_ip": leader.map_or("", |(_, host)| host),
     })))
 }
 
@@ -577,7 +579,7 @@ fn gather_environment(settings: &Settings) -> Vec<(String, String)> {
 /// directories, so callers run it off the async workers.
 fn execute(server: &Server, cmd: AdminCommand, lead: Leadership) -> Value {
     let mode = four_letter::mode(server);
-    let standalone = server.settings.servers.len() <= 1;
+    let standalone = mode == "standalone";
     let result = match cmd {
         AdminCommand::Ruok => Ok(Map::new()),
         AdminCommand::ServerStats | AdminCommand::Stats => {
@@ -638,16 +640,20 @@ fn execute(server: &Server, cmd: AdminCommand, lead: Leadership) -> Value {
             })))
         }
         AdminCommand::Leader => {
-            // Only this member's own leadership is known here; a follower reports the leader
-            // as unknown rather than guessing.
-            let own = server
-                .settings
-                .servers
-                .iter()
-                .find(|s| s.id == server.settings.server_id);
-            leader_json(standalone, lead.is_leader, own.filter(|_| lead.is_leader))
+            let state = server.consensus.raft_state();
+            let leader = state.leader.and_then(|id| {
+                state
+                    .nodes
+                    .get(&id)
+                    .map(|node| (id, node.host().to_string()))
+            });
+            leader_json(
+                standalone,
+                lead.is_leader,
+                leader.as_ref().map(|(id, host)| (*id, host.as_str())),
+            )
         }
-        AdminCommand::VotingView => Ok(voting_view_json(&server.settings.servers)),
+        AdminCommand::VotingView => Ok(voting_view_json(&current_servers(server))),
         AdminCommand::ConnectionStatReset | AdminCommand::StatReset => {
             // One set of counters backs both, as in the four-letter words.
             server.stats.reset();
@@ -659,6 +665,27 @@ fn execute(server: &Server, cmd: AdminCommand, lead: Leadership) -> Value {
         AdminCommand::Hash => Ok(object(json!({ "digests": [] }))),
     };
     command_response(cmd.primary_name(), result)
+}
+
+/// The members of the Raft membership in effect, as server lines (a learner is an observer).
+fn current_servers(server: &Server) -> Vec<ServerEntry> {
+    let state = server.consensus.raft_state();
+    state
+        .nodes
+        .iter()
+        .map(|(id, node)| ServerEntry {
+            id: *id,
+            host: node.host().to_string(),
+            peer_port: node
+                .addr
+                .rsplit_once(':')
+                .and_then(|(_, port)| port.parse().ok())
+                .unwrap_or(0),
+            election_port: node.election_port,
+            observer: !state.voters.contains(id),
+            client: node.client_addr.clone(),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,6 +820,8 @@ mod tests {
             quorum_size: 1,
             is_leader: true,
             last_zxid: 3,
+            raft: Default::default(),
+            quorum: None,
         }
     }
 
@@ -1101,10 +1130,14 @@ mod tests {
             leader_json(true, true, None),
             Err("server is not initialized".to_string())
         );
-        let me = member(2, false);
         assert_eq!(
-            leader_json(false, true, Some(&me)).map(Value::Object),
+            leader_json(false, true, Some((2, "zk2.example"))).map(Value::Object),
             Ok(json!({ "is_leader": true, "leader_id": 2, "leader_ip": "zk2.example" }))
+        );
+        // A follower names the leader it follows.
+        assert_eq!(
+            leader_json(false, false, Some((3, "10.0.0.3"))).map(Value::Object),
+            Ok(json!({ "is_leader": false, "leader_id": 3, "leader_ip": "10.0.0.3" }))
         );
         assert_eq!(
             leader_json(false, false, None).map(Value::Object),

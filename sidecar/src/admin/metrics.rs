@@ -4,7 +4,9 @@
 //! registers (`znode_count`, `packets_received`, `avg_latency`, ...), plus `quorum_size` in an
 //! ensemble, all as Prometheus gauges without a prefix. Dashboards and alerts written for
 //! ZooKeeper therefore work unchanged when the same names carry the same meaning here; the few
-//! values ZooKeeper has no metric for (`is_leader`, `last_zxid`) get plain names of their own.
+//! values ZooKeeper has no metric for (`is_leader`, `last_zxid`, the Raft state as `raft_*`) get
+//! plain names of their own. On the leader, the follower counts ZooKeeper's leader registers
+//! (`learners`, `synced_followers`, `synced_observers`, `pending_syncs`, ...) are exported too.
 //!
 //! Values are read from the [`Server`] at scrape time by a custom [`Collector`], so nothing has
 //! to keep a second copy of the counters up to date. The same list of gauges feeds the JSON of
@@ -29,6 +31,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use super::four_letter;
+use crate::raft::membership::{QuorumStats, RaftState};
 use crate::server::Server;
 
 /// One gauge value. ZooKeeper reports latencies' average as a fraction and everything else as a
@@ -83,6 +86,36 @@ pub struct MetricsSample {
     pub is_leader: bool,
     /// The zxid (Raft log index) applied on this member.
     pub last_zxid: i64,
+    /// This member's Raft state.
+    pub raft: RaftGauges,
+    /// On the leader only: its followers and observers, as ZooKeeper's leader counts them.
+    pub quorum: Option<QuorumStats>,
+}
+
+/// Raft state exported as gauges (names prefixed `raft_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RaftGauges {
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub committed_index: Option<u64>,
+    pub applied_index: i64,
+    pub voters: u64,
+    pub learners: u64,
+}
+
+impl RaftGauges {
+    pub fn from_state(state: &RaftState) -> Self {
+        RaftGauges {
+            term: state.term,
+            leader_id: state.leader,
+            last_log_index: state.last_log_index,
+            committed_index: state.committed_index,
+            applied_index: state.applied_index,
+            voters: state.voters.len() as u64,
+            learners: (state.nodes.len() - state.voters.len().min(state.nodes.len())) as u64,
+        }
+    }
 }
 
 impl MetricsSample {
@@ -91,6 +124,7 @@ impl MetricsSample {
         let snap = four_letter::snapshot(server);
         let global_sessions = server.consensus.core().lock().sm.session_count();
         let (min, avg, max) = server.stats.latency_ms();
+        let raft = server.consensus.raft_state();
         MetricsSample {
             min_latency_ms: min,
             avg_latency_ms: avg,
@@ -109,9 +143,11 @@ impl MetricsSample {
             max_file_descriptor_count: std::fs::read_to_string("/proc/self/limits")
                 .ok()
                 .and_then(|text| parse_max_open_files(&text)),
-            quorum_size: quorum_size(&server.settings.servers),
-            is_leader: server.consensus.is_leader(),
+            quorum_size: (raft.voters.len() as u64).max(1),
+            is_leader: raft.is_leader(),
             last_zxid: snap.zxid,
+            raft: RaftGauges::from_state(&raft),
+            quorum: raft.quorum_stats(),
         }
     }
 
@@ -225,6 +261,76 @@ impl MetricsSample {
                 Int(self.last_zxid),
             ),
         ]);
+        let opt = |v: Option<u64>| v.map_or(Int(-1), int);
+        let raft = &self.raft;
+        gauges.extend([
+            gauge("raft_term", "Current Raft term", int(raft.term)),
+            gauge(
+                "raft_leader_id",
+                "Id of the leader this member knows, -1 when none",
+                opt(raft.leader_id),
+            ),
+            gauge(
+                "raft_last_log_index",
+                "Index of the last entry in this member's Raft log, -1 when empty",
+                opt(raft.last_log_index),
+            ),
+            gauge(
+                "raft_committed_index",
+                "Index of the last entry this member knows is committed, -1 when none",
+                opt(raft.committed_index),
+            ),
+            gauge(
+                "raft_applied_index",
+                "Index of the last entry applied on this member",
+                Int(raft.applied_index),
+            ),
+            gauge(
+                "raft_voters",
+                "Voting members of the Raft group",
+                int(raft.voters),
+            ),
+            gauge(
+                "raft_learners",
+                "Non-voting members (learners, observers) of the Raft group",
+                int(raft.learners),
+            ),
+        ]);
+        // ZooKeeper's leader registers these; followers do not report them.
+        if let Some(q) = &self.quorum {
+            gauges.extend([
+                gauge(
+                    "learners",
+                    "Other members in touch with this leader",
+                    int(q.learners),
+                ),
+                gauge(
+                    "followers",
+                    "Other voting members of the configuration",
+                    int(q.followers),
+                ),
+                gauge(
+                    "synced_followers",
+                    "Other voters in touch with this leader and caught up",
+                    int(q.synced_followers),
+                ),
+                gauge(
+                    "synced_non_voting_followers",
+                    "Non-voting followers in sync (always 0: a non-voter is an observer here)",
+                    Int(0),
+                ),
+                gauge(
+                    "synced_observers",
+                    "Observers (learners) in touch with this leader and caught up",
+                    int(q.synced_observers),
+                ),
+                gauge(
+                    "pending_syncs",
+                    "Syncs waiting on the leader (always 0: sync takes a read index)",
+                    Int(0),
+                ),
+            ]);
+        }
         gauges
     }
 }
@@ -236,12 +342,6 @@ fn gauge(name: &'static str, help: &'static str, value: GaugeValue) -> Gauge {
 /// ZooKeeper reports the average latency with four decimals.
 fn round4(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
-}
-
-/// Voting members listed in the configuration; a node without `server.N` lines is a one-member
-/// group, which still has a quorum of one.
-pub fn quorum_size(servers: &[crate::config::ServerEntry]) -> u64 {
-    (servers.iter().filter(|s| !s.observer).count() as u64).max(1)
 }
 
 /// Open descriptors, from `/proc/self/fd`. The directory handle used to list it is itself one
@@ -406,6 +506,21 @@ mod tests {
             quorum_size: 3,
             is_leader: true,
             last_zxid: 42,
+            raft: RaftGauges {
+                term: 4,
+                leader_id: Some(1),
+                last_log_index: Some(44),
+                committed_index: Some(43),
+                applied_index: 42,
+                voters: 3,
+                learners: 1,
+            },
+            quorum: Some(QuorumStats {
+                learners: 3,
+                followers: 2,
+                synced_followers: 2,
+                synced_observers: 1,
+            }),
         }
     }
 
@@ -449,6 +564,16 @@ mod tests {
         assert_eq!(value(&gauges, "quorum_size"), Some(GaugeValue::Int(3)));
         assert_eq!(value(&gauges, "is_leader"), Some(GaugeValue::Int(1)));
         assert_eq!(value(&gauges, "last_zxid"), Some(GaugeValue::Int(42)));
+        assert_eq!(
+            value(&gauges, "raft_applied_index"),
+            Some(GaugeValue::Int(42))
+        );
+        assert_eq!(value(&gauges, "raft_voters"), Some(GaugeValue::Int(3)));
+        assert_eq!(value(&gauges, "raft_learners"), Some(GaugeValue::Int(1)));
+        assert_eq!(value(&gauges, "learners"), Some(GaugeValue::Int(3)));
+        assert_eq!(value(&gauges, "synced_followers"), Some(GaugeValue::Int(2)));
+        assert_eq!(value(&gauges, "synced_observers"), Some(GaugeValue::Int(1)));
+        assert_eq!(value(&gauges, "pending_syncs"), Some(GaugeValue::Int(0)));
     }
 
     #[test]
@@ -567,22 +692,50 @@ mod tests {
     }
 
     #[test]
-    fn quorum_size_counts_voters_and_is_one_when_standalone() {
-        use crate::config::ServerEntry;
-        let member = |id, observer| ServerEntry {
-            id,
-            host: format!("zk{id}"),
-            peer_port: 2888,
-            election_port: 3888,
-            observer,
-            client: None,
+    fn raft_gauges_count_voters_and_learners_from_the_membership() {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use crate::raft::MemberNode;
+        let state = RaftState {
+            me: 2,
+            term: 7,
+            leader: Some(1),
+            voters: BTreeSet::from([1, 2, 3]),
+            nodes: (1..=4)
+                .map(|id| (id, MemberNode::new(format!("zk{id}:2888"))))
+                .collect::<BTreeMap<_, _>>(),
+            last_log_index: Some(9),
+            committed_index: Some(8),
+            applied_index: 8,
+            ..RaftState::default()
         };
-        assert_eq!(quorum_size(&[]), 1);
+        let raft = RaftGauges::from_state(&state);
+        assert_eq!((raft.voters, raft.learners), (3, 1));
+        let gauges = MetricsSample {
+            raft,
+            quorum: state.quorum_stats(),
+            ..sample()
+        }
+        .gauges();
+        assert_eq!(value(&gauges, "raft_term"), Some(GaugeValue::Int(7)));
+        assert_eq!(value(&gauges, "raft_leader_id"), Some(GaugeValue::Int(1)));
         assert_eq!(
-            quorum_size(&[member(1, false), member(2, false), member(3, false)]),
-            3
+            value(&gauges, "raft_committed_index"),
+            Some(GaugeValue::Int(8))
         );
-        assert_eq!(quorum_size(&[member(1, false), member(2, true)]), 1);
+        // A follower does not report the leader's follower counts, as in ZooKeeper.
+        assert_eq!(value(&gauges, "synced_followers"), None);
+        let none = RaftGauges::from_state(&RaftState::default());
+        let gauges = MetricsSample {
+            raft: none,
+            ..sample()
+        }
+        .gauges();
+        assert_eq!(value(&gauges, "raft_leader_id"), Some(GaugeValue::Int(-1)));
+        assert_eq!(
+            value(&gauges, "raft_last_log_index"),
+            Some(GaugeValue::Int(-1))
+        );
     }
 
     #[test]

@@ -2,4 +2,5 @@
 
 pub mod four_letter;
 pub mod http;
+pub mod membership_http;
 pub mod metrics;

@@ -327,6 +327,17 @@ impl Consensus {
         }
     }
 
+    /// Voters and learners in the membership in effect here.
+    pub fn member_count(&self) -> usize {
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .nodes()
+            .count()
+    }
+
     /// The membership as this member sees it.
     pub fn membership(&self) -> MembershipView {
         self.raft_state().membership_view()

@@ -6,7 +6,7 @@ mod config_node;
 mod core;
 mod member_node;
 pub mod membership;
-mod membership_plan;
+pub mod membership_plan;
 mod network;
 pub mod peer;
 mod reconfig;
