@@ -72,6 +72,13 @@ pub struct NodeArgs {
     /// Serve every read linearizably (a read index from the leader first).
     #[arg(long, env = "CORRAL_LINEARIZABLE_READS")]
     pub linearizable_reads: bool,
+    /// Keep serving reads to read-only clients while this member has no quorum (ZooKeeper's
+    /// readonlymode.enabled); writes then fail with NOTREADONLY.
+    #[arg(long, env = "CORRAL_READ_ONLY_MODE")]
+    pub read_only_mode: bool,
+    /// Take a snapshot after this many log entries (zoo.cfg snapCount) [default: 100000].
+    #[arg(long, env = "CORRAL_SNAP_COUNT")]
+    pub snap_count: Option<u64>,
 }
 
 /// Which four-letter words are enabled.
@@ -134,6 +141,8 @@ pub struct Settings {
     pub extended_types_enabled: bool,
     pub container_check_interval_ms: u64,
     pub linearizable_reads: bool,
+    pub read_only_mode: bool,
+    pub snap_count: u64,
     pub servers: Vec<ServerEntry>,
     /// zoo.cfg `reconfigEnabled`: whether clients may change the membership with `reconfig`.
     pub reconfig_enabled: bool,
@@ -263,6 +272,9 @@ impl Settings {
                 || cfg.extended_types_enabled.unwrap_or(false),
             container_check_interval_ms: args.container_check_interval.unwrap_or(60_000),
             linearizable_reads: args.linearizable_reads,
+            read_only_mode: args.read_only_mode,
+            // ZooKeeper's default snapCount; at least 1 so the policy is well formed.
+            snap_count: args.snap_count.or(cfg.snap_count).unwrap_or(100_000).max(1),
             servers: cfg.servers.clone(),
             reconfig_enabled: cfg.reconfig_enabled.unwrap_or(false),
             autopurge_snap_retain_count: cfg.autopurge_snap_retain_count.unwrap_or(3).max(3),

@@ -150,3 +150,17 @@ fn malformed_client_parts_are_refused() {
         );
     }
 }
+
+#[test]
+fn snap_count_comes_from_zoo_cfg_or_the_flag() {
+    let cfg = ZooCfg::parse("snapCount=100\n").unwrap();
+    let s = Settings::merge(&NodeArgs::default(), &cfg, no_myid).unwrap();
+    assert_eq!(s.snap_count, 100);
+    let args = NodeArgs {
+        snap_count: Some(7),
+        ..NodeArgs::default()
+    };
+    assert_eq!(Settings::merge(&args, &cfg, no_myid).unwrap().snap_count, 7);
+    let default = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
+    assert_eq!(default.snap_count, 100_000);
+}

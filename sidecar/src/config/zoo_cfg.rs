@@ -25,6 +25,7 @@ pub struct ZooCfg {
     pub admin_server_port: Option<u16>,
     pub metrics_port: Option<u16>,
     pub jute_max_buffer: Option<usize>,
+    pub snap_count: Option<u64>,
     pub extended_types_enabled: Option<bool>,
     pub reconfig_enabled: Option<bool>,
     /// Keys present in the file that Corral does not act on, in file order.
@@ -49,7 +50,7 @@ pub enum ZooCfgError {
 /// Keys that ZooKeeper understands, that Corral accepts without acting on them, and that are
 /// harmless to ignore (they tune Java-specific machinery). They are still reported as unknown so
 /// the operator sees them; this list only documents intent.
-const KNOWN_JAVA_ONLY: &[&str] = &["initLimit", "syncLimit", "preAllocSize", "snapCount"];
+const KNOWN_JAVA_ONLY: &[&str] = &["initLimit", "syncLimit", "preAllocSize"];
 
 impl ZooCfg {
     pub fn parse(text: &str) -> Result<ZooCfg, ZooCfgError> {
@@ -110,6 +111,7 @@ impl ZooCfg {
                 "metricsProvider.httpPort" => {
                     cfg.metrics_port = Some(value.parse().map_err(|_| bad("port"))?)
                 }
+                "snapCount" => cfg.snap_count = Some(value.parse().map_err(|_| bad("count"))?),
                 "jute.maxbuffer" => {
                     cfg.jute_max_buffer = Some(value.parse().map_err(|_| bad("byte count"))?)
                 }
