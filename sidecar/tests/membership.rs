@@ -489,7 +489,15 @@ async fn grow_three_to_five_and_shrink_back_under_load_loses_no_acknowledged_wri
             !ids(&removed["membership"]["voters"]).contains(&id),
             "{removed}"
         );
-        // An operator stops a member once it is out.
+        // A member that is out no longer serves clients (it hears from no leader)...
+        let removed_addr = ens.member(i).addr();
+        eventually(
+            &format!("removed member {id} refuses new sessions"),
+            SETTLE,
+            || async { (!opens_session(removed_addr).await).then_some(()) },
+        )
+        .await;
+        // ... and an operator stops it.
         ens.member(i).kill9();
         admin.0.retain(|(member, _)| *member != id);
         load_continues(&acked, 5, &format!("removing {id}")).await;

@@ -236,7 +236,13 @@ impl Consensus {
                         .as_ref()
                         .is_some_and(|acked| acked.elapsed() < QUORUM_LOSS)
             }
-            Some(_) => true,
+            // A member taken out of the membership (or not yet added) hears from no leader;
+            // what it last knew is stale.
+            Some(_) => metrics
+                .membership_config
+                .membership()
+                .get_node(&self.node_id)
+                .is_some(),
         }
     }
 
