@@ -438,7 +438,9 @@ impl Consensus {
                 ChangeMembers::AddNodes(BTreeMap::from([(*id, node.clone())])),
                 true,
             ),
-            Change::Promote { id, .. } => (ChangeMembers::AddVoterIds(BTreeSet::from([*id])), true),
+            Change::Promote { id, .. } => {
+                (ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
+            }
             Change::Demote { id } => (ChangeMembers::RemoveVoters(BTreeSet::from([*id])), true),
             Change::Remove { id } if view.voters.contains(id) => {
                 (ChangeMembers::RemoveVoters(BTreeSet::from([*id])), false)
