@@ -12,6 +12,7 @@
 #![allow(dead_code)] // Each test file uses a different part of the harness.
 
 pub mod ensemble;
+pub mod netns;
 pub mod proxy;
 pub mod raw;
 

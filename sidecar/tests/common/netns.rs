@@ -1,0 +1,793 @@
+//! Members of an ensemble in their own network namespaces, for tests that partition the network.
+//!
+//! The topology is private to one test process and never touches the root namespace:
+//!
+//! - one namespace per member, `corral-p<pid>-<id>`, with loopback up and one interface `eth0`
+//!   holding `10.213.<pid % 200>.<id>/24`;
+//! - one namespace for the test's client, `corral-p<pid>-c`, holding `10.213.<pid % 200>.100/24`;
+//! - one namespace `corral-p<pid>-br` with a bridge that joins the other ends of those veth
+//!   pairs. Every veth pair is created directly between two of these namespaces, so no interface
+//!   ever exists in the root namespace, and the addresses are reachable only from inside them.
+//!
+//! A partition is made inside the member namespaces by pointing each member's neighbour (ARP)
+//! entry for every member on the other side at a MAC address that no interface has. Frames
+//! between the two sides then go nowhere: connection attempts time out and established
+//! connections stall without a reset or an error, as behind a failed switch. Peer traffic is cut
+//! both ways while the client namespace still reaches every member, so a test can see what a
+//! cut-off member answers. (Taking a member's veth down would cut the client off as well, and
+//! nothing could then be observed about the minority side; this kernel has no tc drop action
+//! and the machine no nftables.) Healing deletes those entries and ARP resolves the real ones.
+//!
+//! The test's own client calls run inside the client namespace: [`NetnsEnsemble::run_client`]
+//! runs a future on a thread that has joined that namespace with `setns(2)` and on a tokio
+//! runtime built there, whose worker threads inherit the namespace. Every socket the test opens
+//! is thus created inside the namespace, exactly as a process started with `ip netns exec` would
+//! create it, and the whole harness (zookeeper-client, raw frames, four-letter words) is usable.
+//!
+//! Members are started with `ip netns exec NS corral-sidecar node --zoo-cfg FILE` (or Apache
+//! ZooKeeper's `QuorumPeerMain` from the same zoo.cfg with `CORRAL_ITEST_BACKEND=zookeeper`).
+//! `ip netns exec` execs the command in place, so the child's pid is the server's pid.
+//!
+//! Cleanup is a drop guard: dropping [`NetnsEnsemble`] kills every member and then deletes every
+//! namespace (which destroys the veth pairs and the bridge inside them), also when the test
+//! panicked. Each `ip` invocation is bounded in time.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::ensemble::{four_letter_word, opens_session};
+use super::{Backend, log_tail};
+
+/// Bound for one `ip` invocation.
+const IP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Ports inside each member namespace. Every member has its own addresses, so the ports can be
+/// the conventional ones without colliding with anything.
+pub const CLIENT_PORT: u16 = 2181;
+const PEER_PORT: u16 = 2888;
+const ELECTION_PORT: u16 = 3888;
+/// Corral's admin API, on the member namespace's own loopback.
+const ADMIN_PORT: u16 = 8080;
+/// Host part of the client namespace's address.
+const CLIENT_HOST: u8 = 100;
+/// A locally administered unicast MAC that no interface of the topology has (veth pairs get
+/// random ones): frames sent to it are flooded by the bridge and dropped by every receiver.
+const NOWHERE_MAC: &str = "02:00:00:00:c0:de";
+/// ZooKeeper's learners give up on a silent leader (and a leader on silent learners) after
+/// `syncLimit` ticks; with a 500 ms tick that is 2.5 s, close to Corral's quorum-loss bound.
+const TICK_TIME_MS: u32 = 500;
+const INIT_LIMIT_TICKS: u32 = 20;
+const SYNC_LIMIT_TICKS: u32 = 5;
+const MIN_SESSION_TIMEOUT_MS: u32 = 1_000;
+const MAX_SESSION_TIMEOUT_MS: u32 = 30_000;
+
+/// Why the topology could not be set up at all: the machine refuses `ip netns` (not root, no
+/// CAP_SYS_ADMIN, no iproute2). This is the only condition under which a partition test may
+/// skip.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+/// The namespaces, veth pairs, bridge and addresses of one test. Dropping it deletes every
+/// namespace it created.
+pub struct Topology {
+    prefix: String,
+    subnet: u8,
+    members: usize,
+    /// Namespaces created so far, in creation order.
+    created: Vec<String>,
+    /// Poisoned neighbour entries: (member whose namespace holds the entry, member it cuts).
+    cuts: Mutex<BTreeSet<(usize, usize)>>,
+}
+
+impl Topology {
+    /// Create the namespaces for members `1..=members` and the client, wired through a bridge.
+    /// `Err` only when `ip netns add` is refused; any later failure fails the test.
+    pub fn create(members: usize) -> Result<Topology, Refused> {
+        assert!((1..CLIENT_HOST as usize).contains(&members));
+        let pid = std::process::id();
+        let mut topology = Topology {
+            prefix: format!("corral-p{pid}"),
+            subnet: (pid % 200) as u8,
+            members,
+            created: Vec::new(),
+            cuts: Mutex::new(BTreeSet::new()),
+        };
+        let bridge_ns = topology.bridge_ns();
+        let mut names = vec![bridge_ns.clone(), topology.client_ns()];
+        names.extend((1..=members).map(|id| topology.member_ns(id)));
+        for (position, name) in names.iter().enumerate() {
+            // Same names as ours can only be left over from an earlier test process that had
+            // our pid and was killed before its drop guard ran.
+            if namespace_path(name).is_some() {
+                let _ = ip(&["netns", "del", name]);
+            }
+            let output = ip(&["netns", "add", name]).map_err(|e| {
+                Refused(format!(
+                    "cannot run `ip` ({e}); install iproute2 to run this test"
+                ))
+            })?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                if position == 0 && is_permission_error(&stderr) {
+                    return Err(Refused(format!(
+                        "`ip netns add {name}` was refused: {stderr} (the test needs root or \
+                         CAP_SYS_ADMIN and CAP_NET_ADMIN)"
+                    )));
+                }
+                panic!("`ip netns add {name}` failed: {stderr}");
+            }
+            topology.created.push(name.clone());
+        }
+        topology.run(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"]);
+        topology.run(&["-n", &bridge_ns, "link", "set", "br0", "up"]);
+        topology.run(&["-n", &bridge_ns, "link", "set", "lo", "up"]);
+        let mut hosts: Vec<(String, String, Ipv4Addr)> = (1..=members)
+            .map(|id| {
+                (
+                    topology.member_ns(id),
+                    format!("m{id}"),
+                    topology.member_ip(id),
+                )
+            })
+            .collect();
+        hosts.push((topology.client_ns(), "c".into(), topology.client_ip()));
+        for (ns, bridge_port, addr) in hosts {
+            // Both ends are created inside the test's namespaces: `eth0` in the host's, the
+            // peer straight into the bridge's.
+            topology.run(&[
+                "-n",
+                &ns,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &bridge_port,
+                "netns",
+                &bridge_ns,
+            ]);
+            topology.run(&[
+                "-n",
+                &bridge_ns,
+                "link",
+                "set",
+                &bridge_port,
+                "master",
+                "br0",
+                "up",
+            ]);
+            topology.run(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ]);
+            topology.run(&["-n", &ns, "link", "set", "eth0", "up"]);
+            topology.run(&["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        Ok(topology)
+    }
+
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    /// Namespace of member `id` (1-based, as in `server.N`).
+    pub fn member_ns(&self, id: usize) -> String {
+        format!("{}-{id}", self.prefix)
+    }
+
+    pub fn client_ns(&self) -> String {
+        format!("{}-c", self.prefix)
+    }
+
+    fn bridge_ns(&self) -> String {
+        format!("{}-br", self.prefix)
+    }
+
+    /// Address of member `id`, which exists only inside the test's namespaces.
+    pub fn member_ip(&self, id: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 213, self.subnet, id as u8)
+    }
+
+    pub fn client_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 213, self.subnet, CLIENT_HOST)
+    }
+
+    /// Cut every member of `side_a` off from every member of `side_b`, both ways. Clients still
+    /// reach every member.
+    pub fn cut(&self, side_a: &[usize], side_b: &[usize]) {
+        let mut cuts = self.lock_cuts();
+        for &a in side_a {
+            for &b in side_b {
+                assert_ne!(a, b, "member {a} cannot be on both sides of a partition");
+                for (holder, dropped) in [(a, b), (b, a)] {
+                    if cuts.insert((holder, dropped)) {
+                        self.run(&[
+                            "-n",
+                            &self.member_ns(holder),
+                            "neigh",
+                            "replace",
+                            &self.member_ip(dropped).to_string(),
+                            "lladdr",
+                            NOWHERE_MAC,
+                            "dev",
+                            "eth0",
+                            "nud",
+                            "permanent",
+                        ]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cut member `id` off from every other member.
+    pub fn isolate(&self, id: usize) {
+        let others: Vec<usize> = (1..=self.members).filter(|&m| m != id).collect();
+        self.cut(&[id], &others);
+    }
+
+    /// Remove every cut.
+    pub fn heal(&self) {
+        let mut cuts = self.lock_cuts();
+        for (holder, dropped) in std::mem::take(&mut *cuts) {
+            self.run(&[
+                "-n",
+                &self.member_ns(holder),
+                "neigh",
+                "del",
+                &self.member_ip(dropped).to_string(),
+                "dev",
+                "eth0",
+            ]);
+        }
+    }
+
+    /// `ip netns exec NS program`: a command that runs `program` inside namespace `ns`.
+    pub fn command_in(&self, ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(ip_program());
+        cmd.args(["netns", "exec", ns]).arg(program);
+        cmd
+    }
+
+    /// Run `ip ARGS`, failing the test with its stderr if it does not succeed.
+    fn run(&self, args: &[&str]) {
+        let output = ip(args).unwrap_or_else(|e| panic!("run ip {}: {e}", args.join(" ")));
+        assert!(
+            output.status.success(),
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+
+    fn lock_cuts(&self) -> MutexGuard<'_, BTreeSet<(usize, usize)>> {
+        self.cuts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        // Deleting a namespace destroys its interfaces; a veth pair goes with either end.
+        for name in self.created.iter().rev() {
+            match ip(&["netns", "del", name]) {
+                Ok(output) if output.status.success() => {}
+                Ok(output) => eprintln!(
+                    "cleanup: ip netns del {name}: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+                Err(e) => eprintln!("cleanup: ip netns del {name}: {e}"),
+            }
+        }
+    }
+}
+
+/// Join network namespace `name` with the calling thread only: sockets this thread (and the
+/// threads it starts afterwards) creates belong to that namespace.
+pub fn enter_namespace(name: &str) -> std::io::Result<()> {
+    let path = namespace_path(name).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no namespace {name} under /run/netns"),
+        )
+    })?;
+    let file = File::open(&path)?;
+    sys::setns_net(&file)
+}
+
+mod sys {
+    use std::ffi::c_int;
+    use std::fs::File;
+    use std::os::fd::AsRawFd as _;
+
+    /// `CLONE_NEWNET` from <sched.h>: the descriptor must be a network namespace.
+    const CLONE_NEWNET: c_int = 0x4000_0000;
+
+    unsafe extern "C" {
+        fn setns(fd: c_int, nstype: c_int) -> c_int;
+    }
+
+    pub fn setns_net(namespace: &File) -> std::io::Result<()> {
+        // SAFETY: setns only reads the descriptor, which `namespace` keeps open during the call;
+        // it changes no memory of this process.
+        let rc = unsafe { setns(namespace.as_raw_fd(), CLONE_NEWNET) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+/// The bind-mounted namespace file `ip netns add` made for `name`, if it exists.
+fn namespace_path(name: &str) -> Option<PathBuf> {
+    ["/run/netns", "/var/run/netns"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+}
+
+fn is_permission_error(stderr: &str) -> bool {
+    stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
+}
+
+/// The `ip` binary: sbin is not on every user's PATH.
+fn ip_program() -> PathBuf {
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("ip"))
+}
+
+/// Run `ip ARGS` with a time bound; a hung `ip` is killed.
+fn ip(args: &[&str]) -> std::io::Result<Output> {
+    let mut child = Command::new(ip_program())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + IP_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("ip {} did not finish within {IP_TIMEOUT:?}", args.join(" ")),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // The output of `ip` is small: it fits the pipe buffers, so reading after exit is safe.
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        pipe.read_to_end(&mut stdout)?;
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_end(&mut stderr)?;
+    }
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// One member, in its own namespace.
+pub struct NetnsMember {
+    id: usize,
+    ip: Ipv4Addr,
+    ns: String,
+    dir: PathBuf,
+    log_path: PathBuf,
+    child: Mutex<Option<Child>>,
+}
+
+impl NetnsMember {
+    /// The server id (`myid`, the `N` of `server.N`), 1-based.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The client address, reachable from the client namespace.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip, CLIENT_PORT))
+    }
+
+    pub fn connect_string(&self) -> String {
+        self.addr().to_string()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn zoo_cfg_path(&self) -> PathBuf {
+        self.dir.join("zoo.cfg")
+    }
+
+    /// A four-letter word; `None` when the member does not answer in time. Call it from the
+    /// client namespace.
+    pub async fn four_letter(&self, word: &str) -> Option<String> {
+        four_letter_word(self.addr(), word).await
+    }
+
+    /// The `Mode:` of `srvr`, or `None` when the member does not serve (ZooKeeper answers "not
+    /// currently serving requests" without a quorum).
+    pub async fn mode(&self) -> Option<String> {
+        let answer = self.four_letter("srvr").await?;
+        answer
+            .lines()
+            .find_map(|line| line.strip_prefix("Mode:"))
+            .map(|mode| mode.trim().to_string())
+    }
+
+    /// Whether a new session can be opened on this member now.
+    pub async fn opens_session(&self) -> bool {
+        opens_session(self.addr()).await
+    }
+
+    /// Wait until this member grants sessions; fails the test after `limit` or if it exits.
+    pub async fn wait_until_serving(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            self.check_alive();
+            if self.opens_session().await {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "member {} did not serve sessions on {} within {limit:?}; log {}:\n{}",
+                    self.id,
+                    self.addr(),
+                    self.log_path.display(),
+                    log_tail(&self.log_path, 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Append a line to the member's log so that a failing test's steps line up with it.
+    pub fn mark(&self, text: &str) {
+        if let Ok(mut file) = OpenOptions::new().append(true).open(&self.log_path) {
+            let _ = writeln!(file, "===== test: {text} =====");
+        }
+    }
+
+    /// Fails the test if the process has exited on its own.
+    pub fn check_alive(&self) {
+        let mut child = self.lock();
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            *child = None;
+            drop(child);
+            panic!(
+                "member {} exited ({status}); log {}:\n{}",
+                self.id,
+                self.log_path.display(),
+                log_tail(&self.log_path, 40)
+            );
+        }
+    }
+
+    fn kill9(&self) {
+        if let Some(mut child) = self.lock().take() {
+            let _ = child.kill(); // SIGKILL: `ip netns exec` replaced itself with the server.
+            let _ = child.wait();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An ensemble whose members each live in their own namespace. Dropping it kills the members
+/// and deletes the namespaces.
+pub struct NetnsEnsemble {
+    backend: Backend,
+    members: Vec<NetnsMember>,
+    // Dropped after the members are killed (see Drop): a namespace with a live process in it
+    // would outlive its name.
+    topology: Topology,
+    _dir: tempfile::TempDir,
+}
+
+impl NetnsEnsemble {
+    /// Create the topology and start `n` members in it (not waiting for them: see
+    /// [`NetnsEnsemble::wait_until_serving`]). `Err` only when the machine refuses `ip netns`.
+    pub fn start(n: usize, label: &str) -> Result<NetnsEnsemble, Refused> {
+        let topology = Topology::create(n)?;
+        let backend = Backend::from_env();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("corral-netns-{label}-"))
+            .tempdir()
+            .expect("create the ensemble's temporary dir");
+        let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-itests");
+        std::fs::create_dir_all(&log_dir).expect("create the test log dir");
+        let members: Vec<NetnsMember> = (1..=n)
+            .map(|id| {
+                let log_path = log_dir.join(format!("{label}-p{}-m{id}.log", std::process::id()));
+                let _ = std::fs::remove_file(&log_path);
+                NetnsMember {
+                    id,
+                    ip: topology.member_ip(id),
+                    ns: topology.member_ns(id),
+                    dir: dir.path().join(format!("member-{id}")),
+                    log_path,
+                    child: Mutex::new(None),
+                }
+            })
+            .collect();
+        let ensemble = NetnsEnsemble {
+            backend,
+            members,
+            topology,
+            _dir: dir,
+        };
+        for member in &ensemble.members {
+            std::fs::create_dir_all(member.data_dir()).expect("create a member's data dir");
+            std::fs::write(member.data_dir().join("myid"), format!("{}\n", member.id))
+                .expect("write myid");
+            std::fs::write(member.zoo_cfg_path(), ensemble.zoo_cfg(member))
+                .expect("write a member's zoo.cfg");
+        }
+        for member in &ensemble.members {
+            ensemble.spawn(member);
+        }
+        Ok(ensemble)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn size(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Member `id` (1-based).
+    pub fn member(&self, id: usize) -> &NetnsMember {
+        assert!(
+            (1..=self.members.len()).contains(&id),
+            "no member {id} in an ensemble of {}",
+            self.members.len()
+        );
+        &self.members[id - 1]
+    }
+
+    pub fn ids(&self) -> Vec<usize> {
+        (1..=self.members.len()).collect()
+    }
+
+    /// A connect string naming the given members.
+    pub fn connect_string_of(&self, ids: &[usize]) -> String {
+        ids.iter()
+            .map(|&id| self.member(id).connect_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Write a marker line into every member's log.
+    pub fn mark(&self, text: &str) {
+        for member in &self.members {
+            member.mark(text);
+        }
+    }
+
+    /// Run `body` to completion on a tokio runtime whose threads are inside the client
+    /// namespace, and return its output. A panic in `body` is re-raised on the caller's thread,
+    /// so the caller's drop guards run.
+    pub fn run_client<T: Send>(&self, body: impl Future<Output = T> + Send) -> T {
+        let client_ns = self.topology.client_ns();
+        std::thread::scope(|scope| {
+            let runner = std::thread::Builder::new()
+                .name("netns-client".into())
+                .spawn_scoped(scope, move || {
+                    enter_namespace(&client_ns)
+                        .unwrap_or_else(|e| panic!("join namespace {client_ns}: {e}"));
+                    // Built after setns: its worker and blocking threads inherit the namespace.
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .expect("build the client runtime")
+                        .block_on(body)
+                })
+                .expect("start the client thread");
+            runner
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Wait until every member grants sessions.
+    pub async fn wait_until_serving(&self, limit: Duration) {
+        for member in &self.members {
+            member.wait_until_serving(limit).await;
+        }
+    }
+
+    /// The `srvr` modes of the given members (`None`: not serving or not answering).
+    pub async fn modes_of(&self, ids: &[usize]) -> Vec<(usize, Option<String>)> {
+        let mut modes = Vec::with_capacity(ids.len());
+        for &id in ids {
+            modes.push((id, self.member(id).mode().await));
+        }
+        modes
+    }
+
+    /// Poll until exactly one of `ids` reports `Mode: leader` and return it. Members outside
+    /// `ids` are not asked. Fails the test after `limit`, listing the modes last seen.
+    pub async fn wait_for_leader_among(&self, ids: &[usize], limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            for member in &self.members {
+                member.check_alive();
+            }
+            let modes = self.modes_of(ids).await;
+            let leaders: Vec<usize> = modes
+                .iter()
+                .filter(|(_, mode)| mode.as_deref() == Some("leader"))
+                .map(|(id, _)| *id)
+                .collect();
+            if let [leader] = leaders[..] {
+                return leader;
+            }
+            if Instant::now() >= deadline {
+                panic!("no single leader among members {ids:?} within {limit:?}; modes: {modes:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn spawn(&self, member: &NetnsMember) {
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&member.log_path)
+            .expect("open the member log");
+        writeln!(
+            log,
+            "===== member {} in namespace {} at {} =====",
+            member.id,
+            member.ns,
+            member.addr()
+        )
+        .expect("write the member log");
+        let mut command = match self.backend {
+            Backend::Corral => self.corral_command(member),
+            Backend::ZooKeeper => self.zookeeper_command(member),
+        };
+        let stderr = log.try_clone().expect("clone the log handle");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?} member {}: {e}", self.backend, member.id));
+        *member.lock() = Some(child);
+    }
+
+    fn corral_command(&self, member: &NetnsMember) -> Command {
+        let mut cmd = self
+            .topology
+            .command_in(&member.ns, env!("CARGO_BIN_EXE_corral-sidecar"));
+        cmd.arg("node")
+            .arg("--zoo-cfg")
+            .arg(member.zoo_cfg_path())
+            .args(["--metrics-port", "0"]);
+        // Settings come from the zoo.cfg only, never from the caller's environment.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CORRAL_") && key != "CORRAL_ITEST_BACKEND" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+        cmd
+    }
+
+    fn zookeeper_command(&self, member: &NetnsMember) -> Command {
+        let mut cmd = self.topology.command_in(&member.ns, "java");
+        cmd.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
+        // zookeeper.jar names its dependencies in its manifest; log4j is the one SLF4J binding.
+        cmd.args([
+            "-Dzookeeper.root.logger=INFO,CONSOLE",
+            "-cp",
+            "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/etc/zookeeper/conf_example",
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        ])
+        .arg(member.zoo_cfg_path());
+        cmd
+    }
+
+    /// The zoo.cfg of `member`: every address is a namespace address.
+    fn zoo_cfg(&self, member: &NetnsMember) -> String {
+        let mut cfg = String::new();
+        let mut line = |key: &str, value: &dyn std::fmt::Display| {
+            let _ = writeln!(cfg, "{key}={value}");
+        };
+        line("tickTime", &TICK_TIME_MS);
+        line("initLimit", &INIT_LIMIT_TICKS);
+        line("syncLimit", &SYNC_LIMIT_TICKS);
+        line("minSessionTimeout", &MIN_SESSION_TIMEOUT_MS);
+        line("maxSessionTimeout", &MAX_SESSION_TIMEOUT_MS);
+        line("dataDir", &member.data_dir().display());
+        line("clientPort", &CLIENT_PORT);
+        line("clientPortAddress", &member.ip);
+        line("4lw.commands.whitelist", &"*");
+        line("admin.serverAddress", &"127.0.0.1");
+        line("admin.serverPort", &ADMIN_PORT);
+        if self.backend == Backend::ZooKeeper {
+            // The AdminServer would need Jetty and is not what these tests compare.
+            line("admin.enableServer", &"false");
+        }
+        for other in &self.members {
+            line(
+                &format!("server.{}", other.id),
+                &format_args!("{}:{PEER_PORT}:{ELECTION_PORT}:participant", other.ip),
+            );
+        }
+        cfg
+    }
+}
+
+impl Drop for NetnsEnsemble {
+    fn drop(&mut self) {
+        for member in &self.members {
+            member.kill9();
+        }
+        if std::thread::panicking() {
+            for member in &self.members {
+                eprintln!(
+                    "--- member {} log {} (last lines) ---\n{}",
+                    member.id,
+                    member.log_path.display(),
+                    log_tail(&member.log_path, 60)
+                );
+            }
+        }
+        // The topology field is dropped next and deletes the namespaces.
+    }
+}
+
+/// Tell whoever runs the tests that a partition test did not run, and why. Written to the
+/// process's stderr directly, not through `eprintln!`, which the test harness captures and
+/// shows only for failing tests.
+pub fn announce_skip(test: &str, refused: &Refused) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: this machine refuses network namespaces: {}",
+        refused.0
+    );
+}
