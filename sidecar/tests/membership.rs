@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::ensemble::{Ensemble, opens_session};
+use common::ensemble::{Ensemble, four_letter_word, opens_session};
 use common::{Backend, connect_bounded, connector_with_timeout, eventually, free_port, log_tail};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -334,6 +334,13 @@ async fn load_continues(acked: &AtomicUsize, more: usize, after: &str) {
     .await;
 }
 
+/// A value of `mntr`'s tab-separated output.
+fn mntr_field(mntr: &str, name: &str) -> Option<String> {
+    mntr.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('\t'))
+        .map(str::to_string)
+}
+
 /// Wait until a member serves sessions (it has joined and caught up).
 async fn wait_serving(addr: &str) {
     let addr: std::net::SocketAddr = addr.parse().unwrap();
@@ -427,6 +434,52 @@ async fn grow_three_to_five_and_shrink_back_under_load_loses_no_acknowledged_wri
         )),
         "{config}"
     );
+
+    // Leadership moves to a joined member on request; it then reports its followers as
+    // ZooKeeper's leader does, and the others name it.
+    ens.mark("transfer leadership to 4");
+    let moved = admin
+        .expect_ok("POST", "/membership/leader", r#"{"id": 4}"#)
+        .await;
+    assert_eq!(moved["leader"], 4, "{moved}");
+    let joiner4: std::net::SocketAddr = joiners[0].connect_string().parse().unwrap();
+    // A new leader counts a follower as synced once it has acknowledged it.
+    let mntr = eventually("member 4 reports synced followers", SETTLE, || async {
+        let mntr = four_letter_word(joiner4, "mntr").await?;
+        let synced: u32 = mntr_field(&mntr, "zk_synced_followers")?.parse().ok()?;
+        (synced >= 2).then_some(mntr)
+    })
+    .await;
+    assert_eq!(
+        mntr_field(&mntr, "zk_server_state").as_deref(),
+        Some("leader"),
+        "{mntr}"
+    );
+    assert_eq!(
+        mntr_field(&mntr, "zk_followers").as_deref(),
+        Some("4"),
+        "{mntr}"
+    );
+    assert_eq!(
+        mntr_field(&mntr, "zk_pending_syncs").as_deref(),
+        Some("0"),
+        "{mntr}"
+    );
+    let (status, lead) = http(
+        ens.member(first_leader).ports().admin,
+        "GET",
+        "/commands/leader",
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        (lead["is_leader"].clone(), lead["leader_id"].clone()),
+        (Value::Bool(false), Value::from(4)),
+        "{lead}"
+    );
+    load_continues(&acked, 5, "transferring leadership").await;
 
     // ZooKeeper's reconfig, through a member that enables it: an observer comes and goes.
     let su = connect_bounded(
