@@ -25,10 +25,22 @@ pub fn recognise(head: &[u8; 4]) -> Option<&'static str> {
     WORDS.iter().copied().find(|w| w.as_bytes() == head)
 }
 
+/// ZooKeeper's answer from a member that is not serving (no quorum).
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
+/// The words that report on a serving server, refused while not serving.
+const NEED_SERVING: &[&str] = &[
+    "srvr", "stat", "mntr", "cons", "crst", "srst", "wchs", "wchc", "wchp", "dump", "dirs",
+];
+
 /// The full text answer, honouring `4lw.commands.whitelist`.
 pub fn respond(server: &Server, word: &str) -> String {
     if !server.settings.four_letter_words.allows(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
+    }
+    // Without a quorum this member serves no clients, and says so where ZooKeeper does.
+    if NEED_SERVING.contains(&word) && !server.serving.load(Ordering::Relaxed) {
+        return NOT_SERVING.to_string();
     }
     match word {
         "ruok" => "imok".to_string(),

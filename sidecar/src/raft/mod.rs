@@ -145,6 +145,9 @@ impl Consensus {
             // A snapshot's last chunk is answered only after the follower installed it; a large
             // tree takes far longer than openraft's 200 ms default.
             install_snapshot_timeout: 10_000,
+            // A member healed from a partition asks before it campaigns, so it cannot depose a
+            // healthy leader with its inflated term (ZooKeeper's healed follower just rejoins).
+            enable_pre_vote: Some(true),
             ..Default::default()
         };
         let config = Arc::new(
