@@ -44,6 +44,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             voters,
             extended_types_enabled: settings.extended_types_enabled,
             snapshot_retain: settings.autopurge_snap_retain_count as usize,
+            snapshot_every: settings.snap_count,
         },
     )
     .await

@@ -87,6 +87,8 @@ pub struct ConsensusOptions {
     pub voters: BTreeMap<NodeId, MemberNode>,
     pub extended_types_enabled: bool,
     pub snapshot_retain: usize,
+    /// Take a snapshot after this many entries (zoo.cfg snapCount).
+    pub snapshot_every: u64,
 }
 
 impl ConsensusOptions {
@@ -97,6 +99,7 @@ impl ConsensusOptions {
             voters: BTreeMap::from([(node_id, MemberNode::new(peer_addr))]),
             extended_types_enabled: false,
             snapshot_retain: 3,
+            snapshot_every: 100_000,
         }
     }
 }
@@ -140,7 +143,7 @@ impl Consensus {
             heartbeat_interval: 250,
             election_timeout_min: 1000,
             election_timeout_max: 2000,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_every),
             max_in_snapshot_log_to_keep: 1000,
             // A snapshot's last chunk is answered only after the follower installed it; a large
             // tree takes far longer than openraft's 200 ms default.
