@@ -30,6 +30,9 @@ pub struct Attached {
     /// The connection's identities: a watcher is told of a change only if these grant READ on
     /// the changed node (ZooKeeper's check since CVE-2024-23944).
     pub auth: Vec<Id>,
+    /// A read-only session served while this member has no quorum; closed when it returns so
+    /// the client reconnects read-write.
+    pub read_only: bool,
 }
 
 pub struct CoreState {

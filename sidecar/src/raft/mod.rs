@@ -48,6 +48,38 @@ pub type NodeId = u64;
 /// connection is closed so it retries elsewhere, as ZooKeeper clients do on CONNECTIONLOSS.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// When this member last received AppendEntries (the leader's replication and heartbeats).
+#[derive(Clone, Default)]
+struct LeaderContact(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+
+impl LeaderContact {
+    fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    fn recent(&self, within: Duration) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < within)
+    }
+}
+
+/// Notes every AppendEntries before handing the request on.
+struct LeaderContactRecorder {
+    inner: Arc<dyn PeerHandler>,
+    contact: LeaderContact,
+}
+
+impl PeerHandler for LeaderContactRecorder {
+    fn begin(&self, req: PeerRequest) -> futures_util::future::BoxFuture<'_, peer::Reply> {
+        if matches!(req, PeerRequest::AppendEntries(_)) {
+            self.contact.touch();
+        }
+        self.inner.begin(req)
+    }
+}
+
 /// A leader that has not heard from a quorum for this long considers itself cut off; a little
 /// over openraft's election timeout, after which the majority side elects a new leader anyway.
 const QUORUM_LOSS: Duration = Duration::from_millis(2_500);
@@ -111,6 +143,7 @@ pub struct Consensus {
     core: Arc<Core>,
     node_id: NodeId,
     network: PeerNetwork,
+    leader_contact: LeaderContact,
 }
 
 impl Consensus {
@@ -198,6 +231,7 @@ impl Consensus {
             core,
             node_id: opts.node_id,
             network,
+            leader_contact: LeaderContact::default(),
         })
     }
 
@@ -243,12 +277,16 @@ impl Consensus {
                         .is_some_and(|acked| acked.elapsed() < QUORUM_LOSS)
             }
             // A member taken out of the membership (or not yet added) hears from no leader;
-            // what it last knew is stale.
-            Some(_) => metrics
-                .membership_config
-                .membership()
-                .get_node(&self.node_id)
-                .is_some(),
+            // what it last knew is stale. A follower must also have heard from its leader
+            // lately: openraft keeps naming a dead leader while pre-votes fail.
+            Some(_) => {
+                metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&self.node_id)
+                    .is_some()
+                    && self.leader_contact.recent(QUORUM_LOSS)
+            }
         }
     }
 
@@ -415,7 +453,10 @@ impl Consensus {
     /// `app` serves.
     pub fn peer_handler(&self, app: Arc<dyn AppHandler>) -> Arc<dyn PeerHandler> {
         let app = self.with_membership_services(app);
-        Arc::new(RaftPeerHandler::new(self.raft.clone(), app))
+        Arc::new(LeaderContactRecorder {
+            inner: Arc::new(RaftPeerHandler::new(self.raft.clone(), app)),
+            contact: self.leader_contact.clone(),
+        })
     }
 
     /// Propose and wait for the outcome.

@@ -58,6 +58,8 @@ struct Established {
     conn_id: u64,
     outbox: mpsc::UnboundedSender<Outgoing>,
     writer_done: Arc<Notify>,
+    /// Served without a quorum: reads only (writes get NOTREADONLY).
+    read_only: bool,
 }
 
 /// Read the first frame: either a four-letter word or a ConnectRequest. Returns None when the
@@ -76,11 +78,6 @@ async fn handshake(
         let _ = writer.shutdown().await;
         return None;
     }
-    if !server.serving.load(std::sync::atomic::Ordering::Relaxed) {
-        // Four-letter words still answer (operators diagnose with them); sessions are refused.
-        tracing::info!(%peer, "no quorum: closing a new connection so the client tries another server");
-        return None;
-    }
     let payload = read_payload(server, reader, head, peer).await?;
     let request = match ConnectRequest::decode(&payload) {
         Ok(r) => r,
@@ -89,6 +86,13 @@ async fn handshake(
             return None;
         }
     };
+    // Without a quorum only read-only clients are served, and only in read-only mode (ZooKeeper's
+    // readonlymode.enabled); everyone else is closed so the client tries another server.
+    let read_only = !server.serving.load(std::sync::atomic::Ordering::Relaxed);
+    if read_only && !(server.settings.read_only_mode && request.read_only == Some(true)) {
+        tracing::info!(%peer, "no quorum: closing a new connection so the client tries another server");
+        return None;
+    }
     let applied = server.consensus.core().applied_zxid();
     if request.last_zxid_seen > applied {
         // ZooKeeper's rule: this member is behind what the client has seen; the client must try
@@ -100,8 +104,12 @@ async fn handshake(
     let timeout_ms = server.settings.negotiate_timeout(request.timeout_ms);
     let owner = server.new_owner();
     let conn_id = owner;
-    let (session_id, password) = match establish_session(server, &request, timeout_ms, owner).await
-    {
+    let established = if read_only {
+        Ok(read_only_session(server, &request))
+    } else {
+        establish_session(server, &request, timeout_ms, owner).await
+    };
+    let (session_id, password) = match established {
         Ok(pair) => pair,
         Err(SessionRefused::Expired) => {
             tracing::info!(%peer, session = format_args!("0x{:x}", request.session_id),
@@ -132,20 +140,23 @@ async fn handshake(
         let attached = Attached {
             outbox: outbox.clone(),
             auth: vec![requests::ip_identity(peer)],
+            read_only,
         };
         if let Some(previous) = core.attached.insert(session_id, attached) {
             // The session moved to this connection: the old one must not keep it.
             let _ = previous.outbox.send(Outgoing::Close);
         }
     }
-    server.tracker().arm(session_id, timeout_ms, Instant::now());
-    server.touch(session_id);
+    if !read_only {
+        server.tracker().arm(session_id, timeout_ms, Instant::now());
+        server.touch(session_id);
+    }
     let reply = ConnectResponse {
         protocol_version: 0,
         timeout_ms,
         session_id,
         password: password.to_vec(),
-        read_only: request.read_only.map(|_| false),
+        read_only: request.read_only.map(|_| read_only),
     };
     let _ = outbox.send(Outgoing::Frame(frame(&reply.encode())));
     server.stats.connection_opened(
@@ -174,7 +185,28 @@ async fn handshake(
         conn_id,
         outbox,
         writer_done,
+        read_only,
     })
+}
+
+/// A session on a member without quorum, for a client that accepts read-only service. Nothing
+/// can be committed, so it lives on this member only: a known session keeps its id (the client
+/// resumes it read-write once a quorum is back); any other client gets a local id carrying this
+/// member's id in its top byte, as ZooKeeper's local sessions do.
+fn read_only_session(server: &Server, request: &ConnectRequest) -> (i64, [u8; 16]) {
+    if let Ok(password) = <[u8; 16]>::try_from(request.password.as_slice()) {
+        let core = server.consensus.core().lock();
+        if core
+            .sm
+            .session(request.session_id)
+            .is_some_and(|s| s.password == password)
+        {
+            return (request.session_id, password);
+        }
+    }
+    let local = rand::random::<i64>() & 0x00ff_ffff_ffff_ffff;
+    let id = local | (((server.consensus.node_id() & 0x7f) as i64) << 56) | 1;
+    (id, rand::random())
 }
 
 enum SessionRefused {
@@ -277,6 +309,7 @@ async fn serve_requests(
         peer,
         conn.outbox.clone(),
     );
+    ctx.read_only = conn.read_only;
     let mut closed_by_client = false;
     loop {
         let mut head = [0u8; 4];

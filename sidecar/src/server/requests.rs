@@ -102,6 +102,8 @@ pub struct Context<'a> {
     /// Every identity of this connection: its `ip` id, then ids added by auth packets.
     auth: Arc<Vec<Id>>,
     outbox: Outbox,
+    /// Served without a quorum (read-only mode): every write answers NOTREADONLY.
+    pub read_only: bool,
 }
 
 /// The identity every connection has from its address (ZooKeeper's `ip` scheme).
@@ -124,6 +126,7 @@ impl<'a> Context<'a> {
             peer,
             auth: Arc::new(vec![ip_identity(peer)]),
             outbox,
+            read_only: false,
         }
     }
 
@@ -138,6 +141,23 @@ impl<'a> Context<'a> {
     pub async fn classify(&mut self, header: RequestHeader, request: Request) -> Pending {
         let xid = header.xid;
         let started = Instant::now();
+        if self.read_only {
+            match request {
+                Request::CloseSession => {
+                    // A read-only session exists on this member only: nothing to propose.
+                    return Pending::Close(Some(header_only(xid, self.zxid(), ErrorCode::Ok)));
+                }
+                Request::Create { .. }
+                | Request::Delete { .. }
+                | Request::SetData { .. }
+                | Request::SetAcl { .. }
+                | Request::Check { .. }
+                | Request::Multi(_)
+                | Request::Reconfig { .. }
+                | Request::Sync { .. } => return self.error(xid, ErrorCode::NotReadOnly),
+                _ => {}
+            }
+        }
         let read = |read: Read| Pending::Read {
             xid,
             read,

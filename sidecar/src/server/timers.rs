@@ -52,6 +52,11 @@ async fn watch_quorum(server: Arc<Server>) {
             }
         } else if !was && quorum {
             tracing::info!("quorum contact is back; serving clients again");
+            // Read-only sessions end so their clients reconnect read-write.
+            let core = server.consensus.core().lock();
+            for conn in core.attached.values().filter(|c| c.read_only) {
+                let _ = conn.outbox.send(crate::raft::Outgoing::Close);
+            }
         }
     }
 }
