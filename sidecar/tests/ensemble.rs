@@ -2,9 +2,8 @@
 //! leader, sessions that move between members, session expiry across a leader change, and a
 //! restarted member catching up.
 //!
-//! Built only with `--features ensemble` (see sidecar/Cargo.toml) until the ensemble is
-//! complete. Every expectation here holds against Apache ZooKeeper 3.8:
-//! `CORRAL_ITEST_BACKEND=zookeeper cargo test -p corral-sidecar --features ensemble --test ensemble`.
+//! Every expectation here holds against Apache ZooKeeper 3.8 too:
+//! `CORRAL_ITEST_BACKEND=zookeeper cargo test -p corral-sidecar --test ensemble`.
 
 #[macro_use]
 mod common;

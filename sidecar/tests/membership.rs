@@ -3,8 +3,8 @@
 //! refuse a removal that would break the quorum. ZooKeeper's `reconfig` is exercised on the
 //! grown ensemble through a member that enables it.
 //!
-//! Built only with `--features ensemble`, like the other multi-member tests. The admin API is
-//! Corral's own, so under `CORRAL_ITEST_BACKEND=zookeeper` these tests say so and do nothing.
+//! The admin API is Corral's own, so under `CORRAL_ITEST_BACKEND=zookeeper` these tests say so
+//! and do nothing.
 
 #[macro_use]
 mod common;

@@ -9,9 +9,8 @@
 //! root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) for `ip netns`; where the machine refuses that, it
 //! says so on stderr and passes without running.
 //!
-//! Built only with `--features ensemble`, like the other ensemble tests. The same expectations
-//! hold against Apache ZooKeeper 3.8:
-//! `CORRAL_ITEST_BACKEND=zookeeper cargo test -p corral-sidecar --features ensemble --test partition`.
+//! The same expectations hold against Apache ZooKeeper 3.8:
+//! `CORRAL_ITEST_BACKEND=zookeeper cargo test -p corral-sidecar --test partition`.
 
 #[macro_use]
 mod common;
