@@ -177,7 +177,9 @@ impl Consensus {
             election_timeout_min: 1000,
             election_timeout_max: 2000,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_every),
-            max_in_snapshot_log_to_keep: 1000,
+            // Entries kept behind a snapshot, so a member a little behind catches up from the
+            // log; one further behind gets the snapshot (ZooKeeper's commitLogCount is 500).
+            max_in_snapshot_log_to_keep: 500,
             // A snapshot's last chunk is answered only after the follower installed it; a large
             // tree takes far longer than openraft's 200 ms default.
             install_snapshot_timeout: 10_000,
