@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::ensemble::{Ensemble, four_letter_word, opens_session};
+use common::ensemble::{Ensemble, four_letter_word};
+use common::opens_session;
 use common::{Backend, connect_bounded, connector_with_timeout, eventually, free_port, log_tail};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use zookeeper_client as zk;
 
-use super::{Backend, NodeConfig, connect_bounded, default_connector, free_port, log_tail, raw};
+use super::{
+    Backend, NodeConfig, connect_bounded, default_connector, free_port, log_tail, opens_session,
+};
 
 /// Bound for every member of a new ensemble to serve sessions: JVM start-up plus the first
 /// election, on a small machine shared with other tests.
@@ -41,8 +43,6 @@ pub const ELECTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound for one four-letter word exchange. A SIGSTOPped member accepts the TCP connection (the
 /// kernel does) but never answers, so this must be short.
 const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound for one "can a session be opened" probe.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Ticks a follower may take to connect and sync to a new leader, and to lag behind it
 /// (ZooKeeper refuses a replicated zoo.cfg without them; Corral warns about them and ignores
@@ -716,39 +716,4 @@ pub async fn four_letter_word(addr: SocketAddr, word: &str) -> Option<String> {
         .await
         .ok()
         .flatten()
-}
-
-/// Whether a new session can be opened at `addr` now. An open port is not enough: ZooKeeper
-/// binds it before it has a quorum and closes connections until then. The probe's session is
-/// closed right away so that it leaves nothing behind.
-pub async fn opens_session(addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request = raw::ConnectRequest::new_session(10_000).encode();
-        let mut frame = (request.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&request);
-        stream.write_all(&frame).await.ok()?;
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await.ok()?;
-        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-        stream.read_exact(&mut payload).await.ok()?;
-        let response = raw::ConnectResponse::decode(&payload);
-        if response.session_id == 0 {
-            return None;
-        }
-        // Frame length 8: RequestHeader{xid 1, closeSession}.
-        let close = raw::Jute::new()
-            .int(8)
-            .int(1)
-            .int(raw::op::CLOSE_SESSION)
-            .into_vec();
-        stream.write_all(&close).await.ok()?;
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest).await;
-        Some(())
-    };
-    matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, attempt).await,
-        Ok(Some(()))
-    )
 }

@@ -380,35 +380,7 @@ impl TestNode {
     /// before its database is loaded and closes connections until then. The probe's session is
     /// closed right away so it leaves nothing behind.
     async fn serves_sessions(&self) -> bool {
-        let attempt = async {
-            let mut stream = tokio::net::TcpStream::connect(self.addr()).await.ok()?;
-            let request = raw::ConnectRequest::new_session(10_000).encode();
-            let mut frame = (request.len() as u32).to_be_bytes().to_vec();
-            frame.extend_from_slice(&request);
-            stream.write_all(&frame).await.ok()?;
-            let mut len = [0u8; 4];
-            stream.read_exact(&mut len).await.ok()?;
-            let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-            stream.read_exact(&mut payload).await.ok()?;
-            let response = raw::ConnectResponse::decode(&payload);
-            if response.session_id == 0 {
-                return None;
-            }
-            // Frame length 8: RequestHeader{xid 1, closeSession}.
-            let close = raw::Jute::new()
-                .int(8)
-                .int(1)
-                .int(raw::op::CLOSE_SESSION)
-                .into_vec();
-            stream.write_all(&close).await.ok()?;
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest).await;
-            Some(())
-        };
-        matches!(
-            tokio::time::timeout(Duration::from_secs(2), attempt).await,
-            Ok(Some(()))
-        )
+        opens_session(self.addr()).await
     }
 }
 
@@ -495,4 +467,39 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Whether a new session can be opened at `addr` now. An open port is not enough: ZooKeeper
+/// binds it before it has a quorum and closes connections until then. The probe's session is
+/// closed right away so that it leaves nothing behind.
+pub async fn opens_session(addr: SocketAddr) -> bool {
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = raw::ConnectRequest::new_session(10_000).encode();
+        let mut frame = (request.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&request);
+        stream.write_all(&frame).await.ok()?;
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await.ok()?;
+        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut payload).await.ok()?;
+        let response = raw::ConnectResponse::decode(&payload);
+        if response.session_id == 0 {
+            return None;
+        }
+        // Frame length 8: RequestHeader{xid 1, closeSession}.
+        let close = raw::Jute::new()
+            .int(8)
+            .int(1)
+            .int(raw::op::CLOSE_SESSION)
+            .into_vec();
+        stream.write_all(&close).await.ok()?;
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        Some(())
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Some(()))
+    )
 }

@@ -43,7 +43,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::ensemble::{four_letter_word, opens_session};
+use super::ensemble::four_letter_word;
+use super::opens_session;
 use super::{Backend, log_tail};
 
 /// Bound for one `ip` invocation.
