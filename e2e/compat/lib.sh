@@ -185,6 +185,14 @@ start_zookeeper() {
             echo "$line"
         done
     } >"$dir/zoo.cfg"
+    launch_zookeeper "$dir"
+    compat_log "started ZooKeeper 3.8.0 pid $SERVER_PID on 127.0.0.1:$port (log $dir/server.log)"
+}
+
+# launch_zookeeper DIR: runs QuorumPeerMain on the zoo.cfg already written to DIR/zoo.cfg,
+# logging to DIR/server.log. ZK_JAVA_OPTS as for start_zookeeper. Sets SERVER_PID.
+launch_zookeeper() {
+    local dir="$1"
     local -a opts
     read -r -a opts <<<"${ZK_JAVA_OPTS:-}"
     # -Dzookeeper.log.dir keeps Debian's log4j setup from writing under /var/log.
@@ -193,7 +201,18 @@ start_zookeeper() {
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
     COMPAT_PIDS+=("$SERVER_PID")
-    compat_log "started ZooKeeper 3.8.0 pid $SERVER_PID on 127.0.0.1:$port (log $dir/server.log)"
+}
+
+# launch_corral_cfg DIR: runs `corral-sidecar node` on the zoo.cfg already written to
+# DIR/zoo.cfg (it reads clientPort, dataDir, server.N lines and myid from there), logging to
+# DIR/server.log; the metrics listener is off, as ZooKeeper serves none by default. Sets SERVER_PID.
+launch_corral_cfg() {
+    local dir="$1"
+    local bin
+    bin="$(corral_bin)"
+    "$bin" node --zoo-cfg "$dir/zoo.cfg" --metrics-port 0 >"$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    COMPAT_PIDS+=("$SERVER_PID")
 }
 
 # The corral binary: CORRAL_BIN if set, else the workspace's release build.

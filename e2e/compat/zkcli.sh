@@ -4,28 +4,37 @@
 #
 #   --server corral     (default) corral-sidecar node on a free loopback port.
 #   --server zookeeper  Apache ZooKeeper 3.8.0, to validate the expectations themselves.
+#   --members 3         a 3-member ensemble of that server (default 1: a standalone server);
+#                       the clients get a multi-host connect string, every member must see
+#                       the data, mntr on the leader must count 2 synced followers, and a new
+#                       session must still work after the leader is killed with SIGKILL.
 #
 # The last line is `N passed, M failed` (checks); the exit status is non-zero on any failure.
 #
-# Usage: e2e/compat/zkcli.sh [--server corral|zookeeper]
+# Usage: e2e/compat/zkcli.sh [--server corral|zookeeper] [--members 1|3]
 set -euo pipefail
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 server=corral
+members=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --server)
         server="${2:?--server needs corral or zookeeper}"
         shift 2
         ;;
+    --members)
+        members="${2:?--members needs 1 or 3}"
+        shift 2
+        ;;
     -h | --help)
-        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 0
         ;;
     *)
-        echo "zkcli.sh: unknown argument '$1' (supported: --server corral|zookeeper)" >&2
+        echo "zkcli.sh: unknown argument '$1' (supported: --server corral|zookeeper, --members 1|3)" >&2
         exit 2
         ;;
     esac
@@ -34,6 +43,13 @@ case "$server" in
 corral | zookeeper) ;;
 *)
     echo "zkcli.sh: --server must be corral or zookeeper, not '$server'" >&2
+    exit 2
+    ;;
+esac
+case "$members" in
+1 | 3) ;;
+*)
+    echo "zkcli.sh: --members must be 1 or 3, not '$members'" >&2
     exit 2
     ;;
 esac
@@ -71,21 +87,122 @@ check_absent() {
     fi
 }
 
-port="$(pick_free_port)"
-server_dir="$COMPAT_TMP/$server"
-start_server "$server" "$port" "$server_dir"
-if ! wait_for_server 127.0.0.1 "$port" 60 "$SERVER_PID"; then
-    tail_log "$server_dir/server.log"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-server_pid=$SERVER_PID
+# Per member (index 0..members-1): client port, pid, directory. A standalone server is member 0.
+member_ports=()
+member_pids=()
+member_dirs=()
+leader=""
 
-# run_zkcli OUTPUT < commands: one zkCli.sh session reading commands from stdin (JLine is off
-# when stdin is not a terminal); `quit` closes the session, which removes its ephemerals.
+# start_ensemble: writes a zoo.cfg and myid for each of 3 members of $server on fresh loopback
+# ports and starts them all (ZooKeeper waits for its peers, so they start together).
+start_ensemble() {
+    local -a taken=()
+    local i p
+    for i in $(seq 0 8); do
+        # pick_free_port may repeat a port it printed before; every role needs its own.
+        p="$(pick_free_port)"
+        while [[ " ${taken[*]} " == *" $p "* ]]; do
+            p="$(pick_free_port)"
+        done
+        taken+=("$p")
+    done
+    local servers=""
+    for i in 0 1 2; do
+        servers+="server.$((i + 1))=127.0.0.1:${taken[3 + i]}:${taken[6 + i]}"$'\n'
+    done
+    local dir
+    for i in 0 1 2; do
+        dir="$COMPAT_TMP/$server-$((i + 1))"
+        mkdir -p "$dir/data"
+        echo "$((i + 1))" >"$dir/data/myid"
+        {
+            echo "tickTime=2000"
+            echo "initLimit=10"
+            echo "syncLimit=5"
+            echo "dataDir=$dir/data"
+            echo "clientPort=${taken[i]}"
+            echo "clientPortAddress=127.0.0.1"
+            echo "4lw.commands.whitelist=*"
+            echo "admin.enableServer=false"
+            printf '%s' "$servers"
+        } >"$dir/zoo.cfg"
+        if [ "$server" = zookeeper ]; then
+            launch_zookeeper "$dir"
+        else
+            launch_corral_cfg "$dir"
+        fi
+        compat_log "started $server member $((i + 1)) pid $SERVER_PID on 127.0.0.1:${taken[i]} (log $dir/server.log)"
+        member_ports+=("${taken[i]}")
+        member_pids+=("$SERVER_PID")
+        member_dirs+=("$dir")
+    done
+}
+
+# wait_for_leader TIMEOUT_S: sets `leader` to the index of a live member whose srvr says
+# `Mode: leader`.
+wait_for_leader() {
+    local limit="$1"
+    local deadline=$((SECONDS + limit))
+    local i
+    leader=""
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        for i in "${!member_ports[@]}"; do
+            kill -0 "${member_pids[i]}" 2>/dev/null || continue
+            if four_letter_word 127.0.0.1 "${member_ports[i]}" srvr | grep -q '^Mode: leader$'; then
+                leader=$i
+                return 0
+            fi
+        done
+        sleep 0.5
+    done
+    compat_log "no member reported Mode: leader within ${limit}s"
+    return 1
+}
+
+# show_member_logs: the end of every member's log, after a failure to start.
+show_member_logs() {
+    local dir
+    for dir in "${member_dirs[@]}"; do
+        tail_log "$dir/server.log"
+    done
+}
+
+if [ "$members" -eq 1 ]; then
+    port="$(pick_free_port)"
+    server_dir="$COMPAT_TMP/$server"
+    start_server "$server" "$port" "$server_dir"
+    if ! wait_for_server 127.0.0.1 "$port" 60 "$SERVER_PID"; then
+        tail_log "$server_dir/server.log"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    member_ports=("$port")
+    member_pids=("$SERVER_PID")
+    member_dirs=("$server_dir")
+    connect="127.0.0.1:$port"
+else
+    start_ensemble
+    started=1
+    for i in 0 1 2; do
+        wait_for_port 127.0.0.1 "${member_ports[i]}" 60 "${member_pids[i]}" || started=0
+    done
+    if [ "$started" -eq 0 ] || ! wait_for_leader 90; then
+        show_member_logs
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    compat_log "member $((leader + 1)) is the leader"
+    connect="127.0.0.1:${member_ports[0]},127.0.0.1:${member_ports[1]},127.0.0.1:${member_ports[2]}"
+fi
+
+# run_zkcli OUTPUT [CONNECT [zkCli options...]] < commands: one zkCli.sh session (default
+# connect string: every member) reading commands from stdin (JLine is off when stdin is not a
+# terminal); `quit` closes the session, which removes its ephemerals.
 run_zkcli() {
-    local out="$1"
-    timeout 120 "$ZKCLI" -server "127.0.0.1:$port" >"$out" 2>&1 || {
+    local out="$1" servers="${2:-$connect}"
+    shift
+    [ $# -eq 0 ] || shift
+    timeout 120 "$ZKCLI" -server "$servers" "$@" >"$out" 2>&1 || {
         echo "zkCli.sh exited with status $? (output in $out)" >>"$out"
     }
 }
@@ -165,7 +282,7 @@ compat_log "cli_mt (C client): create, set, ephemeral create, ls through stdin"
 cmt_in="$COMPAT_TMP/cli_mt.in"
 cmt_out="$COMPAT_TMP/cli_mt.out"
 mkfifo "$cmt_in"
-timeout 60 "$CLI_MT" -h "127.0.0.1:$port" <"$cmt_in" >"$cmt_out" 2>&1 &
+timeout 60 "$CLI_MT" -h "$connect" <"$cmt_in" >"$cmt_out" 2>&1 &
 cmt_pid=$!
 exec 5>"$cmt_in"
 
@@ -219,13 +336,85 @@ check "zkCli sees the node cli_mt created, with its data" "$cli3" '^cdata$'
 check "zkCli sees cli_mt's set as dataVersion 1" "$cli3" '^dataVersion = 1$'
 check "cli_mt's ephemeral left with its session" "$cli3" '^numChildren = 0$'
 
-if ! kill -0 "$server_pid" 2>/dev/null; then
-    failed=$((failed + 1))
-    echo "FAIL  the $server server is still running after the sessions"
-    tail_log "$server_dir/server.log"
+outputs=("$cli1" "$cli2" "$cmt_out" "$cli3")
+
+if [ "$members" -eq 1 ]; then
+    if ! kill -0 "${member_pids[0]}" 2>/dev/null; then
+        failed=$((failed + 1))
+        echo "FAIL  the $server server is still running after the sessions"
+        tail_log "${member_dirs[0]}/server.log"
+    fi
+else
+    for i in 0 1 2; do
+        if ! kill -0 "${member_pids[i]}" 2>/dev/null; then
+            failed=$((failed + 1))
+            echo "FAIL  $server member $((i + 1)) is still running after the sessions"
+            tail_log "${member_dirs[i]}/server.log"
+        fi
+    done
+
+    compat_log "every member serves the data after sync (one zkCli.sh session per member)"
+    for i in 0 1 2; do
+        member_out="$COMPAT_TMP/zkcli-member-$((i + 1)).out"
+        outputs+=("$member_out")
+        run_zkcli "$member_out" "127.0.0.1:${member_ports[i]}" <<'EOF'
+sync /
+get /corral-cli
+get /corral-cmt
+quit
+EOF
+        check "member $((i + 1)): sync succeeds" "$member_out" '^Sync is OK$'
+        check "member $((i + 1)): sees zkCli's data" "$member_out" '^world$'
+        check "member $((i + 1)): sees cli_mt's data" "$member_out" '^cdata$'
+    done
+
+    # A follower counts as synced once it finished its initial sync with the leader; allow
+    # a few seconds for that after the election.
+    mntr_out="$COMPAT_TMP/leader-mntr.out"
+    outputs+=("$mntr_out")
+    deadline=$((SECONDS + 30))
+    while :; do
+        four_letter_word 127.0.0.1 "${member_ports[leader]}" mntr >"$mntr_out"
+        if grep -q $'^zk_synced_followers\t2$' "$mntr_out" || [ "$SECONDS" -ge "$deadline" ]; then
+            break
+        fi
+        sleep 0.5
+    done
+    check "mntr on the leader: server state is leader" "$mntr_out" $'^zk_server_state\tleader$'
+    check "mntr on the leader: 2 synced followers" "$mntr_out" $'^zk_synced_followers\t2$'
+    if [ "$server" = corral ]; then
+        # ZooKeeper 3.8 names the count zk_learners; corral prints the older zk_followers too.
+        check "mntr on the leader: 2 followers" "$mntr_out" $'^zk_followers\t2$'
+    fi
+
+    compat_log "kill -9 the leader (member $((leader + 1))); a new session must still work"
+    old_leader=$leader
+    kill -KILL "${member_pids[old_leader]}" 2>/dev/null || true
+    wait "${member_pids[old_leader]}" 2>/dev/null || true
+    if wait_for_leader 90; then
+        passed=$((passed + 1))
+        echo "PASS  the surviving members elected a new leader (member $((leader + 1)))"
+    else
+        failed=$((failed + 1))
+        echo "FAIL  no new leader among the surviving members within 90 s"
+    fi
+    cli4="$COMPAT_TMP/zkcli-4.out"
+    outputs+=("$cli4")
+    # -waitforconnection: the first host tried may be the dead one; commands wait for a session.
+    run_zkcli "$cli4" "$connect" -waitforconnection <<'EOF'
+create /corral-failover after
+get /corral-failover
+get /corral-cli
+quit
+EOF
+    check "after the leader died: create prints the path" "$cli4" '^Created /corral-failover$'
+    check "after the leader died: get returns the new data" "$cli4" '^after$'
+    check "after the leader died: earlier data is still there" "$cli4" '^world$'
+    check_absent "after the leader died: no connection loss" "$cli4" 'ConnectionLoss|Session expired|exited with status'
 fi
+
 if [ "$failed" -gt 0 ]; then
-    for f in "$cli1" "$cli2" "$cmt_out" "$cli3"; do
+    for f in "${outputs[@]}"; do
         echo "---- $(basename "$f")"
         grep -v -E '^SLF4J|^$' "$f" | head -n 80 || true
     done
