@@ -8,12 +8,11 @@
 #[macro_use]
 mod common;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::ensemble::{Ensemble, EnsembleConfig};
 use common::raw::{self, ConnectRequest, RawConn, err, op};
-use common::{NodeConfig, STEP, connect_bounded, connector_with_timeout, eventually};
+use common::{NodeConfig, STEP, connect_bounded, connector_with_timeout, eventually, until_ok};
 use zookeeper_client as zk;
 
 /// Bound for the ensemble to take writes again after its leader died.
@@ -31,28 +30,6 @@ fn persistent() -> zk::CreateOptions<'static> {
 
 fn ephemeral() -> zk::CreateOptions<'static> {
     zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
-}
-
-/// Retry `attempt` until it succeeds. While a new leader is elected, requests fail with
-/// CONNECTIONLOSS or wait for the reconnect; neither may outlast `limit`. Only retry
-/// idempotent operations here.
-async fn until_ok<T, F, Fut>(what: &str, limit: Duration, mut attempt: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, zk::Error>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match tokio::time::timeout(STEP, attempt()).await {
-            Ok(Ok(value)) => return value,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("an attempt took longer than {STEP:?}"),
-        };
-        if Instant::now() >= deadline {
-            panic!("{what}: not done within {limit:?}; last error: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `sync` then `getData`: what a client that needs an up-to-date read does.

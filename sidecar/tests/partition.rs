@@ -16,12 +16,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::netns::{NetnsEnsemble, announce_skip};
 use common::raw::{self, ConnectRequest, ConnectResponse, Jute, RawConn, err, op};
-use common::{STEP, connect_bounded, connector_with_timeout, eventually};
+use common::{connect_bounded, connector_with_timeout, eventually, until_ok};
 use zookeeper_client as zk;
 
 const MEMBERS: usize = 3;
@@ -584,26 +583,4 @@ async fn ensure_created(client: &zk::Client, path: &str, data: &[u8]) {
         }
     })
     .await;
-}
-
-/// Retry `attempt` until it succeeds; while a leader is elected, requests fail with
-/// CONNECTIONLOSS or wait for the reconnect, and neither may outlast `limit`. Only for
-/// idempotent operations.
-async fn until_ok<T, F, Fut>(what: &str, limit: Duration, mut attempt: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, zk::Error>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match tokio::time::timeout(STEP, attempt()).await {
-            Ok(Ok(value)) => return value,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("an attempt took longer than {STEP:?}"),
-        };
-        if Instant::now() >= deadline {
-            panic!("{what}: not done within {limit:?}; last error: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use corral_proto::{Id, WatcherEvent, encode_notification, perms};
 use corral_tree::{Applied, Command, CommandKind, StateMachine, TreeOptions, WatchTrigger};
-use corral_watch::WatchRegistry;
+use corral_watch::{Notification, WatchRegistry};
 use tokio::sync::{mpsc, watch};
 
 /// What a connection's writer task receives.
@@ -33,6 +33,20 @@ pub struct Attached {
     /// A read-only session served while this member has no quorum; closed when it returns so
     /// the client reconnects read-write.
     pub read_only: bool,
+}
+
+impl Attached {
+    /// Queue a watch notification for this connection.
+    pub fn notify(&self, zxid: i64, note: &Notification) {
+        let event = WatcherEvent {
+            event_type: note.event as i32,
+            state: corral_proto::KeeperState::SyncConnected as i32,
+            path: note.path.clone(),
+        };
+        let _ = self
+            .outbox
+            .send(Outgoing::Frame(encode_notification(zxid, &event)));
+    }
 }
 
 pub struct CoreState {
@@ -70,14 +84,7 @@ impl CoreState {
                 if corral_tree::acl::check(&trigger.acl, perms::READ, &conn.auth).is_err() {
                     continue;
                 }
-                let event = WatcherEvent {
-                    event_type: note.event as i32,
-                    state: corral_proto::KeeperState::SyncConnected as i32,
-                    path: note.path,
-                };
-                let _ = conn
-                    .outbox
-                    .send(Outgoing::Frame(encode_notification(zxid, &event)));
+                conn.notify(zxid, &note);
             }
         }
     }

@@ -304,18 +304,9 @@ fn execute_read(
                 |path| sm.stat(path).map(|s| (s.mzxid, s.pzxid)),
             );
             if let Some(conn) = attached.get(&session_id) {
-                for note in notes {
-                    let event = corral_proto::WatcherEvent {
-                        event_type: note.event as i32,
-                        state: corral_proto::KeeperState::SyncConnected as i32,
-                        path: note.path,
-                    };
-                    let zxid = sm.last_applied_zxid();
-                    let _ = conn
-                        .outbox
-                        .send(Outgoing::Frame(corral_proto::encode_notification(
-                            zxid, &event,
-                        )));
+                let zxid = sm.last_applied_zxid();
+                for note in &notes {
+                    conn.notify(zxid, note);
                 }
             }
             (ErrorCode::Ok, None)

@@ -353,32 +353,7 @@ impl Member {
     /// Apache ZooKeeper from the same zoo.cfg; settings that are JVM properties for ZooKeeper
     /// are passed as such.
     fn zookeeper_command(&self) -> Command {
-        let node = &self.config.node;
-        let mut cmd = Command::new("java");
-        cmd.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
-        if let Some(limit) = node.jute_max_buffer {
-            cmd.arg(format!("-Djute.maxbuffer={limit}"));
-        }
-        if let Some(digest) = &node.super_digest {
-            cmd.arg(format!(
-                "-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}"
-            ));
-        }
-        if node.extended_types {
-            cmd.arg("-Dzookeeper.extendedTypesEnabled=true");
-        }
-        if let Some(ms) = node.container_check_interval_ms {
-            cmd.arg(format!("-Dznode.container.checkIntervalMs={ms}"));
-        }
-        // zookeeper.jar names its dependencies in its manifest; log4j is the one SLF4J binding.
-        cmd.args([
-            "-Dzookeeper.root.logger=INFO,CONSOLE",
-            "-cp",
-            "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/etc/zookeeper/conf_example",
-            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-        ])
-        .arg(self.zoo_cfg_path());
-        cmd
+        super::zookeeper_command(&self.config.node, &self.zoo_cfg_path())
     }
 }
 

@@ -317,31 +317,7 @@ impl TestNode {
         }
         let cfg_path = dir.join("zoo.cfg");
         std::fs::write(&cfg_path, cfg).expect("write zoo.cfg");
-        let mut cmd = Command::new("java");
-        cmd.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
-        if let Some(limit) = c.jute_max_buffer {
-            cmd.arg(format!("-Djute.maxbuffer={limit}"));
-        }
-        if let Some(digest) = &c.super_digest {
-            cmd.arg(format!(
-                "-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}"
-            ));
-        }
-        if c.extended_types {
-            cmd.arg("-Dzookeeper.extendedTypesEnabled=true");
-        }
-        if let Some(ms) = c.container_check_interval_ms {
-            cmd.arg(format!("-Dznode.container.checkIntervalMs={ms}"));
-        }
-        // zookeeper.jar names its dependencies in its manifest; log4j is the one SLF4J binding.
-        cmd.args([
-            "-Dzookeeper.root.logger=INFO,CONSOLE",
-            "-cp",
-            "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/etc/zookeeper/conf_example",
-            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-        ])
-        .arg(&cfg_path);
-        cmd
+        zookeeper_command(c, &cfg_path)
     }
 
     async fn wait_until_accepting(&mut self) {
@@ -502,4 +478,57 @@ pub async fn opens_session(addr: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_secs(2), attempt).await,
         Ok(Some(()))
     )
+}
+
+/// Retry `attempt` until it succeeds. While a new leader is elected, requests fail with
+/// CONNECTIONLOSS or wait for the reconnect; neither may outlast `limit`. Only retry
+/// idempotent operations here.
+#[allow(dead_code)] // used by the multi-member tests only
+pub async fn until_ok<T, F, Fut>(what: &str, limit: Duration, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, zk::Error>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        let last = match tokio::time::timeout(STEP, attempt()).await {
+            Ok(Ok(value)) => return value,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("an attempt took longer than {STEP:?}"),
+        };
+        if Instant::now() >= deadline {
+            panic!("{what}: not done within {limit:?}; last error: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Apache ZooKeeper 3.8.0 (Debian's jars) on `cfg_path`; the settings that are JVM properties for
+/// ZooKeeper are passed as such.
+pub fn zookeeper_command(node: &NodeConfig, cfg_path: &Path) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
+    if let Some(limit) = node.jute_max_buffer {
+        cmd.arg(format!("-Djute.maxbuffer={limit}"));
+    }
+    if let Some(digest) = &node.super_digest {
+        cmd.arg(format!(
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}"
+        ));
+    }
+    if node.extended_types {
+        cmd.arg("-Dzookeeper.extendedTypesEnabled=true");
+    }
+    if let Some(ms) = node.container_check_interval_ms {
+        cmd.arg(format!("-Dznode.container.checkIntervalMs={ms}"));
+    }
+    // zookeeper.jar names its dependencies in its manifest; log4j is the one SLF4J binding.
+    cmd.args([
+        "-Dzookeeper.root.logger=INFO,CONSOLE",
+        "-cp",
+        "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/etc/zookeeper/conf_example",
+        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+    ])
+    .arg(cfg_path);
+    cmd
 }
