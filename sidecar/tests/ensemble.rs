@@ -415,10 +415,12 @@ async fn a_silent_session_expires_while_the_leader_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_restarted_member_catches_up() {
-    const WRITES: usize = 600;
+async fn a_restarted_member_catches_up_from_a_snapshot() {
+    // With a snapshot every ~100 transactions and 500 entries kept behind the newest one, the
+    // survivors purge the log the stopped member would need, so it can only catch up by
+    // installing a snapshot, as a ZooKeeper follower that is too far behind gets a SNAP.
+    const WRITES: usize = 1000;
     let config = EnsembleConfig {
-        // Snapshots every ~100 transactions, so the missed writes span several snapshots.
         snap_count: Some(100),
         ..EnsembleConfig::default()
     };
@@ -432,6 +434,13 @@ async fn a_restarted_member_catches_up() {
     ))
     .unwrap();
     bounded!(writer.create("/catchup", b"", &persistent())).unwrap();
+    let corral = ens.backend() == common::Backend::Corral;
+    let lagging_last = if corral {
+        let last = ens.gauge(lagging, "raft_last_log_index").await;
+        Some(last.expect("the member reports raft_last_log_index"))
+    } else {
+        None
+    };
 
     ens.mark(&format!(
         "kill -9 member {lagging}; writes while it is down"
@@ -451,6 +460,22 @@ async fn a_restarted_member_catches_up() {
     }
     bounded!(writer.set_data("/catchup", b"done", None)).unwrap();
 
+    if let Some(lagging_last) = lagging_last {
+        // Snapshots are built in the background: wait until both survivors have dropped the
+        // entries after the stopped member's last one.
+        for &i in &others {
+            eventually(
+                &format!("member {i} purges its log past index {lagging_last}"),
+                Duration::from_secs(30),
+                || async {
+                    let purged = ens.gauge(i, "raft_purged_index").await?;
+                    (purged > lagging_last + 1).then_some(())
+                },
+            )
+            .await;
+        }
+    }
+
     ens.mark(&format!("restart member {lagging}"));
     ens.member(lagging).restart().await;
     let reader = ens.client_to(lagging).await;
@@ -467,6 +492,15 @@ async fn a_restarted_member_catches_up() {
     assert_eq!(children, expected);
     let (last, _) = bounded!(reader.get_data(&paths[WRITES - 1])).unwrap();
     assert_eq!(last, paths[WRITES - 1].as_bytes());
+    if corral {
+        let installed = ens.gauge(lagging, "raft_snapshots_installed").await;
+        assert!(
+            installed >= Some(1),
+            "the restarted member caught up without installing a snapshot \
+             (raft_snapshots_installed = {installed:?}); see {}",
+            ens.member(lagging).log_path().display()
+        );
+    }
 
     // And it keeps up with writes after the restart.
     bounded!(writer.create("/catchup/after", b"after", &persistent())).unwrap();

@@ -100,6 +100,9 @@ pub struct RaftGauges {
     pub last_log_index: Option<u64>,
     pub committed_index: Option<u64>,
     pub applied_index: i64,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub snapshots_installed: u64,
     pub voters: u64,
     pub learners: u64,
 }
@@ -112,6 +115,9 @@ impl RaftGauges {
             last_log_index: state.last_log_index,
             committed_index: state.committed_index,
             applied_index: state.applied_index,
+            snapshot_index: state.snapshot_index,
+            purged_index: state.purged_index,
+            snapshots_installed: state.snapshots_installed,
             voters: state.voters.len() as u64,
             learners: (state.nodes.len() - state.voters.len().min(state.nodes.len())) as u64,
         }
@@ -284,6 +290,21 @@ impl MetricsSample {
                 "raft_applied_index",
                 "Index of the last entry applied on this member",
                 Int(raft.applied_index),
+            ),
+            gauge(
+                "raft_snapshot_index",
+                "Last log index covered by this member's newest snapshot, -1 when none",
+                opt(raft.snapshot_index),
+            ),
+            gauge(
+                "raft_purged_index",
+                "Last log index removed from this member's log, -1 when none",
+                opt(raft.purged_index),
+            ),
+            gauge(
+                "raft_snapshots_installed",
+                "Snapshots received from a leader and installed since this process started",
+                int(raft.snapshots_installed),
             ),
             gauge(
                 "raft_voters",
@@ -512,6 +533,9 @@ mod tests {
                 last_log_index: Some(44),
                 committed_index: Some(43),
                 applied_index: 42,
+                snapshot_index: Some(40),
+                purged_index: None,
+                snapshots_installed: 1,
                 voters: 3,
                 learners: 1,
             },

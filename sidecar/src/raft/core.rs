@@ -6,6 +6,7 @@
 //! its watch registration (ZooKeeper's CommitProcessor promise).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use corral_proto::{Id, WatcherEvent, encode_notification, perms};
@@ -93,6 +94,8 @@ impl CoreState {
 pub struct Core {
     state: Mutex<CoreState>,
     applied_zxid: watch::Sender<i64>,
+    /// Snapshots received from a leader and installed since this process started.
+    snapshots_installed: AtomicU64,
 }
 
 impl Core {
@@ -104,6 +107,7 @@ impl Core {
                 attached: HashMap::new(),
             }),
             applied_zxid: watch::Sender::new(0),
+            snapshots_installed: AtomicU64::new(0),
         }
     }
 
@@ -112,6 +116,14 @@ impl Core {
         // A panic while holding the lock is a bug that already crashed a task; the state itself
         // is only changed by apply, which does not panic on any input, so keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn snapshots_installed(&self) -> u64 {
+        self.snapshots_installed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_installed_snapshot(&self) {
+        self.snapshots_installed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn applied_zxid(&self) -> i64 {

@@ -142,6 +142,12 @@ pub struct RaftState {
     pub last_log_index: Option<u64>,
     pub committed_index: Option<u64>,
     pub applied_index: i64,
+    /// Last log index covered by this member's newest snapshot.
+    pub snapshot_index: Option<u64>,
+    /// Last log index removed from this member's log (covered by a snapshot).
+    pub purged_index: Option<u64>,
+    /// Snapshots received from a leader since this process started.
+    pub snapshots_installed: u64,
     /// On the leader: each other member's matched log index.
     pub matched: Option<BTreeMap<NodeId, Option<u64>>>,
     /// On the leader: time since each other member's last acknowledgement.
@@ -314,6 +320,9 @@ impl Consensus {
             last_log_index: m.last_log_index,
             committed_index: m.local_committed.as_ref().map(|id| id.index),
             applied_index: self.core.applied_zxid(),
+            snapshot_index: m.snapshot.as_ref().map(|id| id.index),
+            purged_index: m.purged.as_ref().map(|id| id.index),
+            snapshots_installed: self.core.snapshots_installed(),
             matched: m.replication.as_ref().map(|r| {
                 r.iter()
                     .map(|(id, log_id)| (*id, log_id.as_ref().map(|l| l.index)))
@@ -574,6 +583,9 @@ mod tests {
             last_log_index: Some(5000),
             committed_index: Some(5000),
             applied_index: 5000,
+            snapshot_index: Some(4000),
+            purged_index: Some(3500),
+            snapshots_installed: 0,
             matched: Some(BTreeMap::from([
                 (2, Some(4990)),
                 (3, Some(4500)),

@@ -84,7 +84,21 @@ impl StateMachineStore {
         {
             let mut state = self.core.lock();
             state.sm = sm;
+            // Watches were registered against the replaced tree, and the changes between it and
+            // the snapshot were never applied here, so nobody was told of them. Closing the
+            // connections makes each client reconnect and replay its watches with its last
+            // zxid (SetWatches), which fires every event it missed. At start-up nobody is
+            // attached yet.
             state.watches = corral_watch::WatchRegistry::new();
+            if !state.attached.is_empty() {
+                tracing::info!(
+                    connections = state.attached.len(),
+                    "closing client connections so their watches are set again on the new state"
+                );
+                for conn in state.attached.values() {
+                    let _ = conn.outbox.send(super::Outgoing::Close);
+                }
+            }
         }
         self.core.publish_applied(zxid);
         self.last_applied = meta.last_log_id;
@@ -186,6 +200,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn install_snapshot(&mut self, meta: &Meta, snapshot: Vec<u8>) -> io::Result<()> {
         self.restore(meta, &snapshot)?;
+        self.core.count_installed_snapshot();
+        tracing::info!(
+            last_log_id = ?meta.last_log_id,
+            bytes = snapshot.len(),
+            "installed a snapshot sent by the leader"
+        );
         let meta_bytes = encode_meta(meta)?;
         self.snapshots
             .save(snapshot_id(meta), &meta_bytes, &snapshot)?;

@@ -536,6 +536,14 @@ impl Ensemble {
         }
     }
 
+    /// Member `i`'s Prometheus gauge `name`; `None` against ZooKeeper, or while it does not answer.
+    pub async fn gauge(&self, i: usize, name: &str) -> Option<i64> {
+        match self.backend {
+            Backend::Corral => super::prometheus_gauge(self.member(i).ports.admin, name).await,
+            Backend::ZooKeeper => None,
+        }
+    }
+
     /// Write a marker line into every member's log.
     pub fn mark(&self, text: &str) {
         for member in &self.members {

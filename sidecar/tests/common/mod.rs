@@ -532,3 +532,38 @@ pub fn zookeeper_command(node: &NodeConfig, cfg_path: &Path) -> Command {
     .arg(cfg_path);
     cmd
 }
+
+/// One HTTP/1.1 GET on loopback, bounded in time.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.ok()?;
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The value of one gauge on the Prometheus endpoint of the admin server at `port`.
+pub async fn prometheus_gauge(port: u16, name: &str) -> Option<i64> {
+    let (status, body) = http_get(port, "/metrics").await?;
+    if status != 200 {
+        return None;
+    }
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok()).flatten()
+        })
+}

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use zookeeper_client as zk;
 
-use crate::common::{free_port, log_tail};
+use crate::common::{free_port, http_get, log_tail};
 
 /// The agent process under test.
 pub struct Agent {
@@ -162,27 +162,6 @@ impl Drop for Agent {
             );
         }
     }
-}
-
-/// One HTTP/1.1 GET on loopback, bounded in time.
-pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).await.ok()?;
-        let text = String::from_utf8_lossy(&reply).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split(' ').nth(1)?.parse().ok()?;
-        Some((status, body.to_string()))
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// A stand-in region server's RPC port: accepts and drops connections while started.

@@ -360,6 +360,17 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
     assert!(snapshot_len > 10 * 1024, "snapshot of {snapshot_len} bytes");
 
     let second = start_member(2, dirs[1].path(), bind().await).await;
+    // A client attached to the learner before the snapshot arrives: its watches belong to the
+    // old tree, so it must be disconnected to set them again.
+    let (outbox, mut to_client) = tokio::sync::mpsc::unbounded_channel();
+    second.core.lock().attached.insert(
+        77,
+        crate::raft::core::Attached {
+            outbox,
+            auth: Vec::new(),
+            read_only: false,
+        },
+    );
     first
         .raft
         .add_learner(2, node(&second), true)
@@ -387,6 +398,11 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
         )
         .await
         .unwrap();
+    assert_eq!(second.core.snapshots_installed(), 1);
+    assert!(
+        matches!(to_client.try_recv(), Ok(crate::raft::Outgoing::Close)),
+        "the attached client was not disconnected when the snapshot replaced the tree"
+    );
 
     first.raft.shutdown().await.ok();
     second.raft.shutdown().await.ok();
