@@ -45,6 +45,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             extended_types_enabled: settings.extended_types_enabled,
             snapshot_retain: settings.autopurge_snap_retain_count as usize,
             snapshot_every: settings.snap_count,
+            min_free_disk_bytes: settings.min_free_disk_bytes,
         },
     )
     .await
@@ -107,9 +108,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         result = server.serve(listener) => result.context("the client listener failed")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
-    consensus.shutdown().await;
+    // Bounded: a Raft core waiting for disk space would otherwise hold the exit forever.
+    if tokio::time::timeout(SHUTDOWN_LIMIT, consensus.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            limit_s = SHUTDOWN_LIMIT.as_secs(),
+            "Raft did not stop in time (waiting for disk space?); exiting anyway, nothing unsynced was acknowledged"
+        );
+    }
     Ok(())
 }
+
+/// How long a clean shutdown waits for the Raft core to stop.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};

@@ -79,6 +79,10 @@ pub struct NodeArgs {
     /// Take a snapshot after this many log entries (zoo.cfg snapCount) [default: 100000].
     #[arg(long, env = "CORRAL_SNAP_COUNT")]
     pub snap_count: Option<u64>,
+    /// Refuse client writes (with THROTTLEDOP) while less than this many MiB are free on the
+    /// data or log disk, so a filling disk never stops the node; 0 turns the check off.
+    #[arg(long, env = "CORRAL_MIN_FREE_DISK_MB", default_value_t = 64)]
+    pub min_free_disk_mb: u64,
 }
 
 /// Which four-letter words are enabled.
@@ -143,6 +147,7 @@ pub struct Settings {
     pub linearizable_reads: bool,
     pub read_only_mode: bool,
     pub snap_count: u64,
+    pub min_free_disk_bytes: u64,
     pub servers: Vec<ServerEntry>,
     /// zoo.cfg `reconfigEnabled`: whether clients may change the membership with `reconfig`.
     pub reconfig_enabled: bool,
@@ -275,6 +280,7 @@ impl Settings {
             read_only_mode: args.read_only_mode,
             // ZooKeeper's default snapCount; at least 1 so the policy is well formed.
             snap_count: args.snap_count.or(cfg.snap_count).unwrap_or(100_000).max(1),
+            min_free_disk_bytes: args.min_free_disk_mb.saturating_mul(1024 * 1024),
             servers: cfg.servers.clone(),
             reconfig_enabled: cfg.reconfig_enabled.unwrap_or(false),
             autopurge_snap_retain_count: cfg.autopurge_snap_retain_count.unwrap_or(3).max(3),

@@ -4,6 +4,7 @@
 
 mod config_node;
 mod core;
+pub mod disk_space;
 mod member_node;
 pub mod membership;
 pub mod membership_plan;
@@ -121,6 +122,9 @@ pub struct ConsensusOptions {
     pub snapshot_retain: usize,
     /// Take a snapshot after this many entries (zoo.cfg snapCount).
     pub snapshot_every: u64,
+    /// Refuse new writes while less than this many bytes are free on the log's or the
+    /// snapshots' filesystem; 0 turns the guard off.
+    pub min_free_disk_bytes: u64,
 }
 
 impl ConsensusOptions {
@@ -132,6 +136,7 @@ impl ConsensusOptions {
             extended_types_enabled: false,
             snapshot_retain: 3,
             snapshot_every: 100_000,
+            min_free_disk_bytes: 0,
         }
     }
 }
@@ -144,6 +149,7 @@ pub struct Consensus {
     node_id: NodeId,
     network: PeerNetwork,
     leader_contact: LeaderContact,
+    disk_space: Arc<disk_space::DiskSpace>,
 }
 
 impl Consensus {
@@ -228,12 +234,18 @@ impl Consensus {
                 Err(e) => return Err(ConsensusError::Start(e.to_string())),
             }
         }
+        let disk_space = disk_space::DiskSpace::new(
+            vec![log_dir.clone(), snap_dir.clone()],
+            opts.min_free_disk_bytes,
+        );
+        disk_space.spawn_monitor();
         Ok(Consensus {
             raft,
             core,
             node_id: opts.node_id,
             network,
             leader_contact: LeaderContact::default(),
+            disk_space,
         })
     }
 
@@ -333,6 +345,23 @@ impl Consensus {
         &self,
         mut cmd: Command,
     ) -> Result<oneshot::Receiver<Result<Applied, ConsensusError>>, ConsensusError> {
+        if let Some(free) = self.disk_space.refusal() {
+            // A definite answer, not an unknown outcome: the write was not executed, so the
+            // client gets THROTTLEDOP (ZooKeeper's "rejected, not executed, retry later") and
+            // keeps its connection.
+            tracing::debug!(
+                free_bytes = free,
+                reserve_bytes = self.disk_space.reserve(),
+                "refusing a write: disk space below the reserve"
+            );
+            let (tx, out) = oneshot::channel();
+            let _ = tx.send(Ok(Applied {
+                zxid: self.core.applied_zxid(),
+                result: Err(corral_proto::ErrorCode::ThrottledOp),
+                triggers: Vec::new(),
+            }));
+            return Ok(out);
+        }
         cmd.time_ms = now_ms();
         let (responder, rx) = ProgressResponder::complete_only();
         self.raft

@@ -95,6 +95,10 @@ pub struct NodeConfig {
     pub super_digest: Option<String>,
     pub extended_types: bool,
     pub container_check_interval_ms: Option<u64>,
+    /// Where the temporary data dir is made (a small tmpfs, say); the system temp dir if None.
+    pub data_parent: Option<PathBuf>,
+    /// Further `corral-sidecar node` flags (Corral only).
+    pub extra_args: Vec<String>,
 }
 
 impl NodeConfig {
@@ -129,10 +133,14 @@ impl TestNode {
 
     /// Start a node and wait until it grants sessions.
     pub async fn start_with(label: &str, config: NodeConfig) -> TestNode {
-        let data_dir = tempfile::Builder::new()
-            .prefix(&format!("corral-itest-{label}-"))
-            .tempdir()
-            .expect("create a temporary data dir");
+        let prefix = format!("corral-itest-{label}-");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        let data_dir = match &config.data_parent {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .expect("create a temporary data dir");
         let port = free_port();
         let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-itests");
         std::fs::create_dir_all(&log_dir).expect("create the test log dir");
@@ -167,6 +175,13 @@ impl TestNode {
 
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// SIGKILL the process (no shutdown path runs) and reap it.
@@ -272,6 +287,7 @@ impl TestNode {
         if c.extended_types {
             cmd.arg("--extended-types-enabled");
         }
+        cmd.args(&c.extra_args);
         // Settings come from the flags above only, never from the caller's environment.
         for (key, _) in std::env::vars() {
             if key.starts_with("CORRAL_") && key != "CORRAL_ITEST_BACKEND" {

@@ -3,6 +3,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Suffix of files that are being written and not yet renamed into place.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
@@ -40,6 +42,96 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Whether `err` means the filesystem has no room left (ENOSPC) or the quota is spent (EDQUOT).
+pub fn is_out_of_space(err: &io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    err.kind() == io::ErrorKind::StorageFull
+        || err.kind() == io::ErrorKind::QuotaExceeded
+        || matches!(err.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
+/// How long to wait between attempts while the disk is full.
+pub(crate) const FULL_DISK_RETRY: Duration = Duration::from_millis(250);
+/// How often the wait for space is logged again.
+const FULL_DISK_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// Logs the wait for disk space when it starts and every [`FULL_DISK_LOG_EVERY`] after.
+pub(crate) struct FullDiskReport {
+    what: &'static str,
+    path: PathBuf,
+    started: Instant,
+    last_logged: Option<Instant>,
+}
+
+impl FullDiskReport {
+    pub(crate) fn new(what: &'static str, path: &Path) -> Self {
+        FullDiskReport {
+            what,
+            path: path.to_path_buf(),
+            started: Instant::now(),
+            last_logged: None,
+        }
+    }
+
+    pub(crate) fn waiting(&mut self, err: &io::Error) {
+        if self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= FULL_DISK_LOG_EVERY)
+        {
+            tracing::warn!(
+                file = %self.path.display(),
+                error = %err,
+                waited_s = self.started.elapsed().as_secs(),
+                "the disk is full: {} waits for space (free some, or grow the volume); \
+                 nothing unwritten has been acknowledged",
+                self.what
+            );
+            self.last_logged = Some(Instant::now());
+        }
+    }
+
+    pub(crate) fn done(&self) {
+        if self.last_logged.is_some() {
+            tracing::info!(
+                file = %self.path.display(),
+                waited_s = self.started.elapsed().as_secs(),
+                "disk space is back: {} went through",
+                self.what
+            );
+        }
+    }
+}
+
+/// Runs `op` until it succeeds, fails for a reason other than a full disk, or `stop` is set.
+///
+/// Why wait rather than fail: a failed write is fatal to the Raft node, and a node that exits on
+/// a full disk crash-loops until someone frees space. Nothing acknowledged depends on an
+/// operation that has not completed, so waiting loses nothing; `op` must be safe to repeat
+/// (every caller rewrites a temp file or the same byte range from the start).
+pub(crate) fn retry_while_full<T>(
+    what: &'static str,
+    path: &Path,
+    stop: &AtomicBool,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    let mut report = FullDiskReport::new(what, path);
+    loop {
+        match op() {
+            Err(e) if is_out_of_space(&e) && !stop.load(Ordering::Acquire) => {
+                report.waiting(&e);
+                std::thread::sleep(FULL_DISK_RETRY);
+            }
+            other => {
+                if other.is_ok() {
+                    report.done();
+                }
+                return other;
+            }
+        }
+    }
+}
+
 pub(crate) fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -68,6 +160,49 @@ mod tests {
         atomic_write(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert!(!tmp_path(&path).exists());
+    }
+
+    #[test]
+    fn only_enospc_and_edquot_count_as_out_of_space() {
+        assert!(is_out_of_space(&io::Error::from_raw_os_error(28)));
+        assert!(is_out_of_space(&io::Error::from_raw_os_error(122)));
+        assert!(is_out_of_space(&io::Error::from(
+            io::ErrorKind::StorageFull
+        )));
+        assert!(!is_out_of_space(&io::Error::from_raw_os_error(5)));
+        assert!(!is_out_of_space(&io::Error::other("disk on fire")));
+    }
+
+    #[test]
+    fn retry_while_full_repeats_only_out_of_space_failures() {
+        let stop = AtomicBool::new(false);
+        let mut attempts = 0;
+        let out = retry_while_full("a test write", Path::new("/x"), &stop, || {
+            attempts += 1;
+            if attempts < 3 {
+                Err(io::Error::from_raw_os_error(28))
+            } else {
+                Ok(attempts)
+            }
+        });
+        assert_eq!(out.unwrap(), 3);
+
+        let mut attempts = 0;
+        let out: io::Result<()> = retry_while_full("a test write", Path::new("/x"), &stop, || {
+            attempts += 1;
+            Err(io::Error::from_raw_os_error(5))
+        });
+        assert_eq!(out.unwrap_err().raw_os_error(), Some(5));
+        assert_eq!(attempts, 1, "other errors are not retried");
+
+        stop.store(true, Ordering::Release);
+        let out: io::Result<()> = retry_while_full("a test write", Path::new("/x"), &stop, || {
+            Err(io::Error::from_raw_os_error(28))
+        });
+        assert!(
+            is_out_of_space(&out.unwrap_err()),
+            "a stopping store gives up"
+        );
     }
 
     #[test]

@@ -22,5 +22,6 @@ mod snapshot;
 mod state_file;
 
 pub use error::StorageError;
+pub use fsutil::is_out_of_space;
 pub use log_store::{LogReader, LogStore, LogStoreOptions};
 pub use snapshot::{SnapshotId, SnapshotStore};

@@ -94,14 +94,19 @@ impl Segment {
     pub(crate) fn create(dir: &Path, first_index: u64) -> io::Result<Segment> {
         let path = dir.join(segment_file_name(first_index));
         let tmp = fsutil::tmp_path(&path);
-        {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
-            file.write_all(&encode_segment_header(first_index))?;
-            file.sync_all()?;
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .and_then(|mut file| {
+                file.write_all(&encode_segment_header(first_index))?;
+                file.sync_all()
+            });
+        if let Err(e) = written {
+            // Give back whatever the half-made file holds (the disk may be full).
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
         std::fs::rename(&tmp, &path)?;
         fsutil::sync_dir(dir)?;

@@ -17,6 +17,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use crate::fsutil;
 
@@ -151,18 +152,29 @@ impl SnapshotStore {
         crc.update(&header);
         crc.update(meta);
         crc.update(data);
-        {
-            let mut file = OpenOptions::new()
+        let crc = crc.finalize().to_le_bytes();
+        // Never give up on a full disk: the snapshot is built in the background, and failing
+        // it would stop the Raft node. Each attempt starts the temp file afresh.
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        fsutil::retry_while_full("saving a snapshot", &tmp, &NEVER, || {
+            let written = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
-                .open(&tmp)?;
-            file.write_all(&header)?;
-            file.write_all(meta)?;
-            file.write_all(data)?;
-            file.write_all(&crc.finalize().to_le_bytes())?;
-            file.sync_all()?;
-        }
+                .open(&tmp)
+                .and_then(|mut file| {
+                    file.write_all(&header)?;
+                    file.write_all(meta)?;
+                    file.write_all(data)?;
+                    file.write_all(&crc)?;
+                    file.sync_all()
+                });
+            if written.is_err() {
+                // Give the space back while waiting.
+                let _ = fs::remove_file(&tmp);
+            }
+            written
+        })?;
         fs::rename(&tmp, &path)?;
         fsutil::sync_dir(&self.dir)?;
         tracing::info!(file = %path.display(), last_index = id.last_index, term = id.term, bytes = data.len(), "saved snapshot");

@@ -32,6 +32,7 @@ impl StoreBuilder<TC, LogStore<TC>, MemStateMachine, TempDir> for DiskStoreBuild
             &dir.path().join("log"),
             LogStoreOptions {
                 segment_size: self.segment_size,
+                ..Default::default()
             },
         )
         .map_err(storage_error)?;

@@ -385,6 +385,7 @@ async fn flipped_byte_in_a_middle_record_fails_open_naming_file_and_offset() {
         dir.path(),
         LogStoreOptions {
             segment_size: DEFAULT,
+            ..Default::default()
         },
     )
     .err()
@@ -418,9 +419,15 @@ async fn damage_in_an_older_segment_fails_open_even_in_its_last_record() {
     let len = fs::metadata(older).unwrap().len();
     flip_byte(older, len - 1);
 
-    let err = LogStore::<TC>::open(dir.path(), LogStoreOptions { segment_size: TINY })
-        .err()
-        .expect("open must fail");
+    let err = LogStore::<TC>::open(
+        dir.path(),
+        LogStoreOptions {
+            segment_size: TINY,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("open must fail");
     match err {
         StorageError::CorruptRecord {
             file,
@@ -444,9 +451,15 @@ async fn a_missing_segment_fails_open() {
     }
     let files = segment_files(dir.path());
     fs::remove_file(&files[1]).unwrap();
-    let err = LogStore::<TC>::open(dir.path(), LogStoreOptions { segment_size: TINY })
-        .err()
-        .expect("open must fail");
+    let err = LogStore::<TC>::open(
+        dir.path(),
+        LogStoreOptions {
+            segment_size: TINY,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("open must fail");
     match &err {
         StorageError::MissingEntries {
             file,
@@ -471,9 +484,15 @@ async fn a_missing_first_segment_after_purge_fails_open() {
     }
     let files = segment_files(dir.path());
     fs::remove_file(&files[0]).unwrap();
-    let err = LogStore::<TC>::open(dir.path(), LogStoreOptions { segment_size: TINY })
-        .err()
-        .expect("open must fail");
+    let err = LogStore::<TC>::open(
+        dir.path(),
+        LogStoreOptions {
+            segment_size: TINY,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("open must fail");
     assert!(
         matches!(err, StorageError::MissingEntries { expected: 3, .. }),
         "{err}"
@@ -589,8 +608,14 @@ async fn a_renamed_segment_fails_open() {
 #[tokio::test]
 async fn a_zero_segment_size_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let err = LogStore::<TC>::open(dir.path(), LogStoreOptions { segment_size: 0 })
-        .err()
-        .expect("open must fail");
+    let err = LogStore::<TC>::open(
+        dir.path(),
+        LogStoreOptions {
+            segment_size: 0,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("open must fail");
     assert!(matches!(err, StorageError::InvalidOption(_)), "{err}");
 }

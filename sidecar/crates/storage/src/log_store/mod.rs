@@ -17,7 +17,14 @@
 //!
 //! Durability: see [`crate::io_worker`]. `append` writes inline and acknowledges (through
 //! openraft's `IOFlushed` callback) only after fsync; vote, truncation and purge are durable
-//! when their methods return.
+//! when their methods return. At most [`LogStoreOptions::max_unflushed_bytes`] are written and
+//! not yet synced: an append beyond that waits for the fsyncs queued before it, so a burst of
+//! writes is paced by the disk instead of piling up.
+//!
+//! A full disk (ENOSPC/EDQUOT) is waited out, not failed: a write or file creation that finds
+//! no space is repeated until space returns (logged every 30 s). Nothing is acknowledged before
+//! it is durable, so waiting loses nothing, and the node neither crashes nor crash-loops. The
+//! server refuses new client writes well before the disk is full; this is the backstop.
 
 mod reader;
 mod recovery;
@@ -27,6 +34,7 @@ use std::fs::{File, TryLockError};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::entry::RaftEntry;
@@ -53,12 +61,16 @@ pub struct LogStoreOptions {
     /// disk space is reclaimed. One append's batch is never split, so a segment can exceed
     /// this when a single batch is larger.
     pub segment_size: u64,
+    /// Appended bytes that may wait for their fsync at once; a further append first waits for
+    /// the queued fsyncs. Group commit still batches everything below this bound.
+    pub max_unflushed_bytes: u64,
 }
 
 impl Default for LogStoreOptions {
     fn default() -> Self {
         LogStoreOptions {
             segment_size: 64 * 1024 * 1024,
+            max_unflushed_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -122,6 +134,10 @@ pub struct LogStore<C: RaftTypeConfig> {
     committed_value: Option<LogIdOf<C>>,
     /// `committed` was written since the last sync was queued.
     committed_dirty: bool,
+    /// Bytes appended whose fsync has not completed yet.
+    unflushed: Arc<AtomicU64>,
+    /// Set when the store closes, so that a wait for disk space gives up.
+    closing: Arc<AtomicBool>,
     worker: IoWorker,
 }
 
@@ -188,8 +204,39 @@ impl<C: RaftTypeConfig> LogStore<C> {
             committed,
             committed_value,
             committed_dirty: false,
+            unflushed: Arc::new(AtomicU64::new(0)),
+            closing: Arc::new(AtomicBool::new(false)),
             worker,
         })
+    }
+
+    /// Bytes appended and not yet synced (see [`LogStoreOptions::max_unflushed_bytes`]).
+    pub fn unflushed_bytes(&self) -> u64 {
+        self.unflushed.load(Ordering::Acquire)
+    }
+
+    /// Writes `batch` at `offset` of `segment`, waiting out a full disk.
+    async fn write_batch(&self, segment: &Segment, batch: &[u8], offset: u64) -> io::Result<()> {
+        let mut report = fsutil::FullDiskReport::new("appending to the Raft log", &segment.path);
+        loop {
+            match segment.file.write_all_at(batch, offset) {
+                Ok(()) => {
+                    report.done();
+                    return Ok(());
+                }
+                // A partial write leaves bytes past the segment's recorded length; the retry
+                // overwrites them, and recovery would cut them off as a torn tail.
+                Err(e) if fsutil::is_out_of_space(&e) && !self.closing.load(Ordering::Acquire) => {
+                    report.waiting(&e);
+                    C::sleep(fsutil::FULL_DISK_RETRY).await;
+                }
+                Err(e) => {
+                    self.poison
+                        .set(format!("writing to {} failed: {e}", segment.path.display()));
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Runs `op` on the I/O thread after everything queued before it, and waits for it.
@@ -277,8 +324,13 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         self.poison.check()?;
         let path = self.vote_path.clone();
         let value = vote.clone();
-        self.run_on_worker(move || state_file::write_value(&path, &value))
-            .await?;
+        let closing = self.closing.clone();
+        self.run_on_worker(move || {
+            fsutil::retry_while_full("saving the Raft vote", &path, &closing, || {
+                state_file::write_value(&path, &value)
+            })
+        })
+        .await?;
         // Readers see the vote only once it is durable.
         write_lock(&self.shared).vote = Some(vote.clone());
         Ok(())
@@ -354,11 +406,26 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         }
         drop(entries);
 
+        // Pace a burst by the disk: wait for the fsyncs already queued.
+        if self.unflushed_bytes() + batch.len() as u64 > self.opts.max_unflushed_bytes
+            && self.unflushed_bytes() > 0
+        {
+            self.run_on_worker(|| Ok(())).await?;
+        }
+
         if self.needs_new_segment(batch.len() as u64) {
             let dir = self.log_dir.clone();
+            let closing = self.closing.clone();
             let segment = Arc::new(
-                self.run_on_worker(move || Segment::create(&dir, first_index))
-                    .await?,
+                self.run_on_worker(move || {
+                    fsutil::retry_while_full(
+                        "starting a new Raft log segment",
+                        &dir,
+                        &closing,
+                        || Segment::create(&dir, first_index),
+                    )
+                })
+                .await?,
             );
             tracing::debug!(file = %segment.path.display(), "started new log segment");
             write_lock(&self.shared)
@@ -371,11 +438,7 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
             .clone()
             .expect("an active segment was just ensured");
         let base = segment.len();
-        if let Err(e) = segment.file.write_all_at(&batch, base) {
-            self.poison
-                .set(format!("writing to {} failed: {e}", segment.path.display()));
-            return Err(e);
-        }
+        self.write_batch(&segment, &batch, base).await?;
         segment.set_len(base + batch.len() as u64);
 
         // Visible to readers now; durable (and acknowledged) once the worker has synced.
@@ -394,9 +457,15 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         if std::mem::take(&mut self.committed_dirty) {
             files.push(self.committed.file().clone());
         }
+        let written = batch.len() as u64;
+        self.unflushed.fetch_add(written, Ordering::AcqRel);
+        let unflushed = self.unflushed.clone();
         self.worker.submit(Job::Sync {
             files,
-            done: Box::new(move |result| callback.io_completed(result)),
+            done: Box::new(move |result| {
+                unflushed.fetch_sub(written, Ordering::AcqRel);
+                callback.io_completed(result)
+            }),
         });
         Ok(())
     }
@@ -467,8 +536,13 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         // Record the purge point first: after a crash, open() finishes removing what it covers.
         let path = self.purged_path.clone();
         let value = log_id.clone();
-        self.run_on_worker(move || state_file::write_value(&path, &value))
-            .await?;
+        let closing = self.closing.clone();
+        self.run_on_worker(move || {
+            fsutil::retry_while_full("recording a Raft log purge", &path, &closing, || {
+                state_file::write_value(&path, &value)
+            })
+        })
+        .await?;
 
         let doomed: Vec<Arc<Segment>> = {
             let mut shared = write_lock(&self.shared);
@@ -514,6 +588,8 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
 
 impl<C: RaftTypeConfig> Drop for LogStore<C> {
     fn drop(&mut self) {
+        // An operation waiting for disk space gives up, so closing never hangs on a full disk.
+        self.closing.store(true, Ordering::Release);
         // Make a committed id saved after the last append durable before the worker stops.
         if self.committed_dirty {
             self.worker.submit(Job::Sync {

@@ -64,7 +64,14 @@ pub async fn append_durably(
 }
 
 pub fn open(dir: &Path, segment_size: u64) -> LogStore<TC> {
-    LogStore::open(dir, LogStoreOptions { segment_size }).expect("open log store")
+    LogStore::open(
+        dir,
+        LogStoreOptions {
+            segment_size,
+            ..Default::default()
+        },
+    )
+    .expect("open log store")
 }
 
 /// Runs `f` with a subscriber that records this thread's log output, returned as text.

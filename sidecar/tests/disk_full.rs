@@ -1,0 +1,182 @@
+//! A full disk: client writes fail with an error, reads keep working, the node does not exit,
+//! and writes resume once there is space again. The data dir lives on a small tmpfs, so these
+//! tests need root (they are skipped with a message elsewhere). ZooKeeper's server exits on a
+//! failed log write, so this is Corral's behaviour alone; against ZooKeeper they are skipped.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Backend, NodeConfig, TestNode, until_ok};
+use zookeeper_client as zk;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A tmpfs of `size` mounted on a fresh temp dir; unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        if Backend::from_env() != Backend::Corral {
+            eprintln!("SKIPPED: a full disk stops Apache ZooKeeper's server; Corral-only test");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk test did not run"
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Takes every free byte with one file; returns its path.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let mut file = fs::File::create(&filler).unwrap();
+        let chunk = vec![0xAB; 256 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        while file.write_all(&[0]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn persistent() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+async fn start_on(disk: &SmallDisk, label: &str, min_free_mb: u64) -> TestNode {
+    TestNode::start_with(
+        label,
+        NodeConfig {
+            data_parent: Some(disk.path().to_path_buf()),
+            extra_args: vec!["--min-free-disk-mb".into(), min_free_mb.to_string()],
+            ..NodeConfig::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
+    let Some(disk) = SmallDisk::mount("64m") else {
+        return;
+    };
+    let mut node = start_on(&disk, "disk-full", 8).await;
+    let client = node.client().await;
+    let session = client.session_id();
+    bounded!(client.create("/data", b"", &persistent())).unwrap();
+    for i in 0..20 {
+        let path = format!("/data/n{i:02}");
+        bounded!(client.create(&path, &[i as u8; 100], &persistent())).unwrap();
+    }
+    let watcher = node.client().await;
+    let (_, _, data_watch) = bounded!(watcher.get_and_watch_data("/data/n00")).unwrap();
+
+    let filler = disk.fill();
+    // The guard measures the free space twice a second; a real disk fills gradually and
+    // crosses the reserve long before it is full, this one jumps to full at once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    match bounded!(client.create("/refused", b"x", &persistent())) {
+        Err(zk::Error::Throttled) => {}
+        other => panic!("a write on a full disk must fail with THROTTLEDOP, got {other:?}"),
+    }
+    for _ in 0..10 {
+        assert!(matches!(
+            bounded!(client.set_data("/data/n01", b"lost", None)),
+            Err(zk::Error::Throttled)
+        ));
+    }
+    // Reads work, on the same session, and sync too.
+    let (data, _) = bounded!(client.get_data("/data/n05")).unwrap();
+    assert_eq!(data, vec![5u8; 100]);
+    let mut children = bounded!(client.list_children("/data")).unwrap();
+    children.sort();
+    assert_eq!(children.len(), 20);
+    bounded!(client.sync("/data")).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(client.session_id(), session, "the session survived");
+    assert!(node.is_running(), "the node must not exit on a full disk");
+
+    fs::remove_file(&filler).unwrap();
+    until_ok("a write once space is back", LIMIT, || {
+        client.set_data("/data/n00", b"after", None)
+    })
+    .await;
+    let event = tokio::time::timeout(LIMIT, data_watch.changed())
+        .await
+        .expect("the watcher hears of the write after recovery");
+    assert_eq!(event.event_type, zk::EventType::NodeDataChanged);
+    bounded!(client.create("/after", b"", &persistent())).unwrap();
+
+    // Everything acknowledged is on disk; nothing refused is.
+    node.kill9();
+    node.restart().await;
+    let client = node.client().await;
+    assert_eq!(bounded!(client.get_data("/data/n00")).unwrap().0, b"after");
+    assert_eq!(
+        bounded!(client.get_data("/data/n01")).unwrap().0,
+        vec![1u8; 100]
+    );
+    assert!(bounded!(client.check_stat("/after")).unwrap().is_some());
+    assert!(bounded!(client.check_stat("/refused")).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_reserve_a_full_disk_stalls_writes_and_the_node_survives() {
+    let Some(disk) = SmallDisk::mount("64m") else {
+        return;
+    };
+    // Guard off: the log store itself meets ENOSPC and waits for space.
+    let mut node = start_on(&disk, "disk-full-backstop", 0).await;
+    let client = node.client().await;
+    bounded!(client.create("/before", b"", &persistent())).unwrap();
+    let filler = disk.fill();
+    let big = vec![7u8; 512 * 1024];
+    let stalled = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.create("/stalled", &big, &persistent()),
+    )
+    .await;
+    assert!(
+        !matches!(stalled, Ok(Ok(_))),
+        "a write cannot be acknowledged with no space to log it"
+    );
+    assert!(node.is_running(), "the node must not exit on a full disk");
+
+    fs::remove_file(&filler).unwrap();
+    let client = node.client().await;
+    until_ok("a write once space is back", LIMIT, || {
+        client.create("/after", b"", &persistent())
+    })
+    .await;
+    assert!(node.is_running());
+    node.kill9();
+    node.restart().await;
+    let client = node.client().await;
+    assert!(bounded!(client.check_stat("/before")).unwrap().is_some());
+    assert!(bounded!(client.check_stat("/after")).unwrap().is_some());
+}
