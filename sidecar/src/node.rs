@@ -46,6 +46,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             snapshot_retain: settings.autopurge_snap_retain_count as usize,
             snapshot_every: settings.snap_count,
             min_free_disk_bytes: settings.min_free_disk_bytes,
+            snapshot_bytes: settings.snap_size_limit_bytes,
+            log_segment_bytes: settings.log_segment_bytes,
         },
     )
     .await

@@ -83,6 +83,13 @@ pub struct NodeArgs {
     /// data or log disk, so a filling disk never stops the node; 0 turns the check off.
     #[arg(long, env = "CORRAL_MIN_FREE_DISK_MB", default_value_t = 64)]
     pub min_free_disk_mb: u64,
+    /// Also take a snapshot once the log since the last one holds this many KiB (zoo.cfg
+    /// snapSizeLimitInKb) [default: 4194304, 4 GiB].
+    #[arg(long, env = "CORRAL_SNAP_SIZE_LIMIT_KB")]
+    pub snap_size_limit_kb: Option<u64>,
+    /// Size of a Raft log segment file in KiB; purging frees disk a whole segment at a time.
+    #[arg(long, env = "CORRAL_LOG_SEGMENT_KB", default_value_t = 65536, value_parser = clap::value_parser!(u64).range(64..))]
+    pub log_segment_kb: u64,
 }
 
 /// Which four-letter words are enabled.
@@ -148,6 +155,8 @@ pub struct Settings {
     pub read_only_mode: bool,
     pub snap_count: u64,
     pub min_free_disk_bytes: u64,
+    pub snap_size_limit_bytes: u64,
+    pub log_segment_bytes: u64,
     pub servers: Vec<ServerEntry>,
     /// zoo.cfg `reconfigEnabled`: whether clients may change the membership with `reconfig`.
     pub reconfig_enabled: bool,
@@ -281,6 +290,14 @@ impl Settings {
             // ZooKeeper's default snapCount; at least 1 so the policy is well formed.
             snap_count: args.snap_count.or(cfg.snap_count).unwrap_or(100_000).max(1),
             min_free_disk_bytes: args.min_free_disk_mb.saturating_mul(1024 * 1024),
+            // ZooKeeper's default, 4 GiB; at least 1 KiB.
+            snap_size_limit_bytes: args
+                .snap_size_limit_kb
+                .or(cfg.snap_size_limit_kb)
+                .unwrap_or(4 * 1024 * 1024)
+                .max(1)
+                .saturating_mul(1024),
+            log_segment_bytes: args.log_segment_kb.max(64).saturating_mul(1024),
             servers: cfg.servers.clone(),
             reconfig_enabled: cfg.reconfig_enabled.unwrap_or(false),
             autopurge_snap_retain_count: cfg.autopurge_snap_retain_count.unwrap_or(3).max(3),

@@ -26,6 +26,8 @@ pub struct ZooCfg {
     pub metrics_port: Option<u16>,
     pub jute_max_buffer: Option<usize>,
     pub snap_count: Option<u64>,
+    /// `snapSizeLimitInKb` (ZooKeeper's zookeeper.snapSizeLimitInKb).
+    pub snap_size_limit_kb: Option<u64>,
     pub extended_types_enabled: Option<bool>,
     pub reconfig_enabled: Option<bool>,
     /// Keys present in the file that Corral does not act on, in file order.
@@ -112,6 +114,9 @@ impl ZooCfg {
                     cfg.metrics_port = Some(value.parse().map_err(|_| bad("port"))?)
                 }
                 "snapCount" => cfg.snap_count = Some(value.parse().map_err(|_| bad("count"))?),
+                "snapSizeLimitInKb" | "zookeeper.snapSizeLimitInKb" => {
+                    cfg.snap_size_limit_kb = Some(value.parse().map_err(|_| bad("KiB"))?)
+                }
                 "jute.maxbuffer" => {
                     cfg.jute_max_buffer = Some(value.parse().map_err(|_| bad("byte count"))?)
                 }

@@ -4,6 +4,7 @@
 
 mod config_node;
 mod core;
+pub mod data_format;
 pub mod disk_space;
 mod member_node;
 pub mod membership;
@@ -12,6 +13,7 @@ mod network;
 pub mod peer;
 mod reconfig;
 pub mod reconfig_plan;
+mod snapshot_policy;
 mod state_machine;
 
 use std::collections::BTreeMap;
@@ -104,6 +106,21 @@ pub enum ConsensusError {
     OpenSnapshots { dir: String, source: std::io::Error },
     #[error("Raft failed to start: {0}")]
     Start(String),
+    #[error(transparent)]
+    DataFormat(#[from] data_format::DataFormatError),
+    #[error(
+        "the Raft log in {log_dir} was purged up to index {purged}, but the newest intact snapshot in \
+         {snap_dir} reaches only index {snapshot}: the entries in between are gone (a damaged or \
+         deleted snapshot; see the warnings above). This member's data cannot be trusted: stop it, \
+         move its data directory aside, and start it empty so the leader sends a snapshot (a \
+         single-member group has no peers: restore its data directory from a backup instead)"
+    )]
+    SnapshotBehindLog {
+        log_dir: String,
+        snap_dir: String,
+        purged: u64,
+        snapshot: String,
+    },
     #[error(
         "this member cannot accept writes right now ({0}); the client should retry or try another server"
     )]
@@ -125,6 +142,10 @@ pub struct ConsensusOptions {
     /// Refuse new writes while less than this many bytes are free on the log's or the
     /// snapshots' filesystem; 0 turns the guard off.
     pub min_free_disk_bytes: u64,
+    /// Also take a snapshot once the log since the last one holds this many bytes.
+    pub snapshot_bytes: u64,
+    /// Size of a Raft log segment file.
+    pub log_segment_bytes: u64,
 }
 
 impl ConsensusOptions {
@@ -137,6 +158,8 @@ impl ConsensusOptions {
             snapshot_retain: 3,
             snapshot_every: 100_000,
             min_free_disk_bytes: 0,
+            snapshot_bytes: 4 << 30,
+            log_segment_bytes: 64 << 20,
         }
     }
 }
@@ -162,27 +185,64 @@ impl Consensus {
         log_dir: &Path,
         opts: ConsensusOptions,
     ) -> Result<Self, ConsensusError> {
+        data_format::check_or_stamp(data_dir)?;
+        if log_dir != data_dir {
+            data_format::check_or_stamp(log_dir)?;
+        }
         let log_dir = log_dir.join("raft");
-        let log_store = corral_storage::LogStore::<TypeConfig>::open(&log_dir, Default::default())
-            .map_err(|source| ConsensusError::OpenLog {
-                dir: log_dir.display().to_string(),
-                source,
-            })?;
+        let mut log_store = corral_storage::LogStore::<TypeConfig>::open(
+            &log_dir,
+            corral_storage::LogStoreOptions {
+                segment_size: opts.log_segment_bytes,
+                ..Default::default()
+            },
+        )
+        .map_err(|source| ConsensusError::OpenLog {
+            dir: log_dir.display().to_string(),
+            source,
+        })?;
         let core = Arc::new(Core::new(corral_tree::TreeOptions {
             extended_types_enabled: opts.extended_types_enabled,
         }));
         let snap_dir = data_dir.join("snapshots");
-        let state_machine = StateMachineStore::open(&snap_dir, core.clone(), opts.snapshot_retain)
-            .map_err(|source| ConsensusError::OpenSnapshots {
-                dir: snap_dir.display().to_string(),
-                source,
-            })?;
+        let mut state_machine =
+            StateMachineStore::open(&snap_dir, core.clone(), opts.snapshot_retain).map_err(
+                |source| ConsensusError::OpenSnapshots {
+                    dir: snap_dir.display().to_string(),
+                    source,
+                },
+            )?;
+        {
+            use openraft::storage::RaftLogStorage as _;
+            let purged = log_store
+                .get_log_state()
+                .await
+                .ok()
+                .and_then(|state| state.last_purged_log_id)
+                .map(|id| id.index);
+            let snapshot = state_machine.last_applied_index();
+            if let Some(purged) = purged
+                && snapshot.is_none_or(|s| s < purged)
+            {
+                return Err(ConsensusError::SnapshotBehindLog {
+                    log_dir: log_dir.display().to_string(),
+                    snap_dir: snap_dir.display().to_string(),
+                    purged,
+                    snapshot: snapshot.map_or("none".into(), |s| s.to_string()),
+                });
+            }
+            let committed = log_store.read_committed().await.ok().flatten();
+            state_machine.expect_replay(committed.map(|id| id.index));
+        }
         let config = Config {
             cluster_name: "corral".into(),
             heartbeat_interval: 250,
             election_timeout_min: 1000,
             election_timeout_max: 2000,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_every),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_policy::jittered(
+                opts.snapshot_every,
+                rand::random(),
+            )),
             // Entries kept behind a snapshot, so a member a little behind catches up from the
             // log; one further behind gets the snapshot (ZooKeeper's commitLogCount is 500).
             max_in_snapshot_log_to_keep: 500,
@@ -200,6 +260,10 @@ impl Consensus {
                 .map_err(|e| ConsensusError::Start(e.to_string()))?,
         );
         let network = PeerNetwork::new(opts.node_id, ClientOptions::default());
+        let log_reader = {
+            use openraft::storage::RaftLogStorage as _;
+            log_store.get_log_reader().await
+        };
         let raft = Raft::new(
             opts.node_id,
             config,
@@ -209,6 +273,11 @@ impl Consensus {
         )
         .await
         .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        snapshot_policy::spawn_size_trigger(
+            raft.clone(),
+            log_reader,
+            snapshot_policy::jittered(opts.snapshot_bytes, rand::random()),
+        );
         let initialized = raft
             .is_initialized()
             .await

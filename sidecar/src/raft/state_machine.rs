@@ -4,6 +4,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use corral_storage::{SnapshotId, SnapshotStore};
 use corral_tree::{Applied, Outcome, StateMachine};
@@ -57,6 +58,41 @@ pub struct StateMachineStore {
     membership: Membership,
     snapshots: Arc<SnapshotStore>,
     retain: usize,
+    replay: Option<Replay>,
+}
+
+/// How often a slow start-up reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// The re-application of the committed log at start-up, reported while it runs.
+struct Replay {
+    target: u64,
+    started: Instant,
+    last_report: Instant,
+}
+
+impl Replay {
+    /// Called after each applied entry; false once the target is reached.
+    fn progress(&mut self, index: u64) -> bool {
+        if index >= self.target {
+            tracing::info!(
+                index,
+                elapsed_ms = self.started.elapsed().as_millis() as u64,
+                "replayed the committed log"
+            );
+            return false;
+        }
+        if self.last_report.elapsed() >= PROGRESS_EVERY {
+            self.last_report = Instant::now();
+            tracing::info!(
+                index,
+                target = self.target,
+                elapsed_s = self.started.elapsed().as_secs(),
+                "replaying the committed log"
+            );
+        }
+        true
+    }
 }
 
 impl StateMachineStore {
@@ -69,13 +105,43 @@ impl StateMachineStore {
             membership: Membership::default(),
             snapshots,
             retain: retain.max(1),
+            replay: None,
         };
+        let started = Instant::now();
         if let Some((meta, data)) = store.snapshots.load_latest()? {
             let meta = decode_meta(&meta)?;
             store.restore(&meta, &data)?;
-            tracing::info!(last_log_id = ?meta.last_log_id, "loaded state from snapshot");
+            tracing::info!(
+                last_log_id = ?meta.last_log_id,
+                bytes = data.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "loaded state from snapshot"
+            );
         }
         Ok(store)
+    }
+
+    /// Index of the last entry in the loaded state (the snapshot's, right after open).
+    pub fn last_applied_index(&self) -> Option<u64> {
+        self.last_applied.as_ref().map(|id| id.index)
+    }
+
+    /// Report the start-up replay of the log up to `committed` (the log store's committed
+    /// index), if there is anything to replay past the snapshot.
+    pub fn expect_replay(&mut self, committed: Option<u64>) {
+        let from = self.last_applied.as_ref().map_or(0, |id| id.index);
+        if let Some(target) = committed.filter(|&c| c > from) {
+            tracing::info!(
+                from,
+                target,
+                "replaying the committed log after the snapshot"
+            );
+            self.replay = Some(Replay {
+                target,
+                started: Instant::now(),
+                last_report: Instant::now(),
+            });
+        }
     }
 
     fn restore(&mut self, meta: &Meta, data: &[u8]) -> io::Result<()> {
@@ -170,6 +236,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             };
             self.last_applied = Some(entry.log_id);
             self.core.publish_applied(zxid);
+            if let Some(replay) = &mut self.replay
+                && !replay.progress(entry.log_id.index)
+            {
+                self.replay = None;
+            }
             if let Some(responder) = responder {
                 responder.send(applied);
             }

@@ -177,6 +177,51 @@ impl TestNode {
         &self.log_path
     }
 
+    /// The node's data dir.
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Start the stopped node again and wait for it to give up: its exit status and its
+    /// whole log. Panics if it serves sessions instead.
+    pub async fn restart_expecting_failure(&mut self) -> (std::process::ExitStatus, String) {
+        assert!(
+            self.child.is_none(),
+            "the node must be stopped (kill9) first"
+        );
+        self.starts += 1;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the node log");
+        let stderr = log.try_clone().expect("clone the log handle");
+        let mut child = self
+            .corral_command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn the node");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("poll the node") {
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                return (status, log);
+            }
+            if opens_session(self.addr()).await || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the node was expected to refuse to start; log {}:\n{}",
+                    self.log_path.display(),
+                    log_tail(&self.log_path, 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Whether the process is still running (it has not exited or crashed).
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -252,8 +297,12 @@ impl TestNode {
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["--client-port", &self.port.to_string()])
-            .args(["--client-port-address", "127.0.0.1"])
-            .args(["--admin-port", "0", "--metrics-port", "0"]);
+            .args(["--client-port-address", "127.0.0.1"]);
+        for flag in ["--admin-port", "--metrics-port"] {
+            if !c.extra_args.iter().any(|a| a == flag) {
+                cmd.args([flag, "0"]);
+            }
+        }
         let optional: [(&str, Option<String>); 8] = [
             ("--tick-time", c.tick_time_ms.map(|v| v.to_string())),
             (

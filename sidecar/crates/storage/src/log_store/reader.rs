@@ -32,6 +32,21 @@ impl<C: RaftTypeConfig> Clone for LogReader<C> {
     }
 }
 
+impl<C: RaftTypeConfig> LogReader<C> {
+    /// On-disk bytes of the live entries with an index above `index` (all of them for `None`):
+    /// what a snapshot at `index` would let the log drop. Walks the index from the newest
+    /// entry back, so it costs one step per entry counted.
+    pub fn bytes_after(&self, index: Option<u64>) -> u64 {
+        read_lock(&self.shared)
+            .entries
+            .iter()
+            .rev()
+            .take_while(|e| index.is_none_or(|i| e.log_id.index > i))
+            .map(|e| e.len)
+            .sum()
+    }
+}
+
 impl<C: RaftTypeConfig> RaftLogReader<C> for LogReader<C> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,

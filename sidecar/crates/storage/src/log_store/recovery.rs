@@ -58,6 +58,9 @@ struct ScannedSegment<C: RaftTypeConfig> {
     entries: Vec<EntryLoc<C>>,
 }
 
+/// How often a slow start-up reports its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(super) fn recover_log<C>(
     log_dir: &Path,
     purged: Option<&LogIdOf<C>>,
@@ -67,9 +70,30 @@ where
 {
     let files = list_segments(log_dir)?;
     let mut scanned: Vec<ScannedSegment<C>> = Vec::with_capacity(files.len());
+    // Verifying every record of a long log takes a while: say how far it got.
+    let started = std::time::Instant::now();
+    let mut last_report = started;
     for (i, (first_index, path)) in files.iter().enumerate() {
         let in_last_segment = i + 1 == files.len();
         scanned.push(scan_segment::<C>(*first_index, path, in_last_segment)?);
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            last_report = std::time::Instant::now();
+            tracing::info!(
+                dir = %log_dir.display(),
+                verified_segments = i + 1,
+                segments = files.len(),
+                elapsed_s = started.elapsed().as_secs(),
+                "verifying the Raft log"
+            );
+        }
+    }
+    if started.elapsed() >= PROGRESS_EVERY {
+        tracing::info!(
+            dir = %log_dir.display(),
+            segments = files.len(),
+            elapsed_s = started.elapsed().as_secs(),
+            "verified the Raft log"
+        );
     }
 
     // Segments are written contiguously; a gap means a file went missing.
