@@ -176,5 +176,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         failed == 0
     };
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

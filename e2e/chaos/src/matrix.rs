@@ -213,7 +213,7 @@ pub struct Planned {
 
 /// Time a run takes beyond its workload: starting the ensemble, healing, final reads,
 /// comparing the members' trees, checking, tearing down. Measured on the 2-core machine.
-pub const RUN_OVERHEAD: Duration = Duration::from_secs(35);
+pub const RUN_OVERHEAD: Duration = Duration::from_secs(15);
 /// Workload durations the full matrix chooses between.
 const SHORTEST_RUN: Duration = Duration::from_secs(30);
 const LONGEST_RUN: Duration = Duration::from_secs(90);
@@ -284,11 +284,15 @@ pub fn quick_plan(base_seed: u64) -> Vec<Planned> {
     runs.into_iter()
         .enumerate()
         .map(|(i, (workload, nemesis))| Planned {
-            members: if workload == Workload::UniqueIds { 5 } else { 3 },
+            members: if workload == Workload::UniqueIds {
+                5
+            } else {
+                3
+            },
             workload,
             nemesis: nemesis.parse().expect("a valid built-in nemesis"),
             seed: base_seed.wrapping_add(i as u64),
-            duration: Duration::from_secs(30),
+            duration: Duration::from_secs(45),
         })
         .collect()
 }
@@ -308,11 +312,19 @@ mod tests {
         let sorted: Nemesis = "slow+kill+slow".parse().unwrap();
         assert_eq!(sorted.faults(), &[Fault::Kill, Fault::Slow]);
         let err = "kill+explode".parse::<Nemesis>().unwrap_err();
-        assert!(err.contains("explode") && err.contains("partition-bridge"), "{err}");
+        assert!(
+            err.contains("explode") && err.contains("partition-bridge"),
+            "{err}"
+        );
         assert_eq!("membership".parse::<Nemesis>().unwrap().spares(), 2);
         assert_eq!("kill".parse::<Nemesis>().unwrap().spares(), 0);
         assert!("queue".parse::<Workload>().is_ok());
-        assert!("bank".parse::<Workload>().unwrap_err().contains("unique-ids"));
+        assert!(
+            "bank"
+                .parse::<Workload>()
+                .unwrap_err()
+                .contains("unique-ids")
+        );
     }
 
     #[test]
@@ -338,7 +350,10 @@ mod tests {
             let plan = full_plan(budget, 100);
             let total: Duration = plan.iter().map(|p| p.duration + RUN_OVERHEAD).sum();
             assert!(!plan.is_empty());
-            assert!(total <= budget || plan.len() == 1, "{minutes} min: {total:?}");
+            assert!(
+                total <= budget || plan.len() == 1,
+                "{minutes} min: {total:?}"
+            );
             assert!(plan.iter().all(|p| p.duration >= SHORTEST_RUN));
             assert_eq!(plan[1].seed, 101);
         }

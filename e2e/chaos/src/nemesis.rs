@@ -24,7 +24,10 @@ impl Journal {
         let line = format!("{:>8.3}s {text}", start.elapsed().as_secs_f64());
         tracing::info!("nemesis: {text}");
         cluster.mark(&line);
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -135,7 +138,10 @@ async fn apply(cluster: &Cluster, fault: Fault, rng: &mut ChaCha8Rng) -> anyhow:
                 sever_per_sec: rng.random_range(0.0..0.3),
             };
             let all = 1..=cluster.members().len();
-            let target = rng.random_bool(0.5).then(|| pick(&voters, rng)).transpose()?;
+            let target = rng
+                .random_bool(0.5)
+                .then(|| pick(&voters, rng))
+                .transpose()?;
             for from in all.clone() {
                 for to in all.clone() {
                     if from != to && target.is_none_or(|t| t == from || t == to) {
@@ -156,7 +162,9 @@ async fn apply(cluster: &Cluster, fault: Fault, rng: &mut ChaCha8Rng) -> anyhow:
                 .collect();
             let target = pick(&others, rng)?;
             cluster.transfer_leader(target).await?;
-            Ok(format!("leadership moved from member {leader} to member {target}"))
+            Ok(format!(
+                "leadership moved from member {leader} to member {target}"
+            ))
         }
         Fault::Membership => {
             let spares = cluster.spares();

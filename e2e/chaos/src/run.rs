@@ -140,7 +140,11 @@ async fn drive(
     if let Err(e) = cluster.wait_healthy(HEALTHY_LIMIT).await {
         return (Err("not compared".into()), Some(format!("start-up: {e:#}")));
     }
-    journal.note(start, cluster, format!("ensemble up; workload {} starts", plan.workload));
+    journal.note(
+        start,
+        cluster,
+        format!("ensemble up; workload {} starts", plan.workload),
+    );
     let connect: Vec<String> = cluster
         .members()
         .iter()
@@ -199,9 +203,15 @@ fn in_namespace<T: Send>(ns: &str, body: impl Future<Output = T> + Send) -> anyh
                 Ok(runtime.block_on(body))
             })
             .context("start the client thread")?;
-        runner
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        // A panic in the harness fails this run only: the caller still tears it down.
+        runner.join().unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("the harness panicked: {message}"))
+        })
     })
 }
 

@@ -570,6 +570,9 @@ impl Consensus {
     /// Wait until everything committed before this call is applied locally (ZooKeeper's `sync`,
     /// made linearizable with a read index from the leader).
     pub async fn sync(&self) -> Result<(), ConsensusError> {
+        if cfg!(feature = "chaos-broken-sync") {
+            return Ok(()); // Deliberately broken (e2e/chaos --broken): no read index.
+        }
         let index = self.read_index().await?;
         match tokio::time::timeout(WRITE_TIMEOUT, self.core.wait_applied(index as i64)).await {
             Ok(()) => Ok(()),

@@ -159,7 +159,11 @@ pub fn check_unique_ids(ops: &[&Op]) -> Vec<String> {
         })
         .collect();
     if let Some(last) = listings.last() {
-        let lost: Vec<u64> = owners.keys().filter(|id| !last.contains(id)).copied().collect();
+        let lost: Vec<u64> = owners
+            .keys()
+            .filter(|id| !last.contains(id))
+            .copied()
+            .collect();
         if !lost.is_empty() {
             anomalies.push(format!(
                 "acknowledged ids {lost:?} are missing from the final listing (lost writes)"

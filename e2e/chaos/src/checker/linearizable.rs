@@ -179,7 +179,9 @@ pub fn register_entries(ops: &[&Op]) -> Vec<Entry<RegisterOp, RegisterRet>> {
                         RegisterRet::CasFail
                     }),
                 ),
-                (OpKind::Cas { from, to, .. }, Outcome::Info) => (RegisterOp::Cas(*from, *to), None),
+                (OpKind::Cas { from, to, .. }, Outcome::Info) => {
+                    (RegisterOp::Cas(*from, *to), None)
+                }
                 _ => return None,
             };
             Some(Entry {
@@ -239,7 +241,9 @@ where
     for (_, kind, i) in events {
         let entry = &entries[i];
         let step = if kind == 0 {
-            tester.on_invoke(entry.process, entry.call.clone()).map(|_| ())
+            tester
+                .on_invoke(entry.process, entry.call.clone())
+                .map(|_| ())
         } else {
             let (_, ret) = entry.ret.as_ref().expect("a return event has a return");
             tester.on_return(entry.process, ret.clone()).map(|_| ())
@@ -389,7 +393,11 @@ mod tests {
         assert_eq!(queues(&fifo), Verdict::Linearizable);
         let reordered = vec![enq(0, 1, 0, 1), enq(1, 2, 2, 3), deq(0, Some(2), 4, 5)];
         assert_eq!(queues(&reordered), Verdict::NotLinearizable);
-        let duplicated = vec![enq(0, 1, 0, 1), deq(0, Some(1), 2, 3), deq(1, Some(1), 4, 5)];
+        let duplicated = vec![
+            enq(0, 1, 0, 1),
+            deq(0, Some(1), 2, 3),
+            deq(1, Some(1), 4, 5),
+        ];
         assert_eq!(queues(&duplicated), Verdict::NotLinearizable);
     }
 

@@ -83,12 +83,12 @@ fn judge(findings: &mut Findings, key: &str, verdict: Verdict) {
     match verdict {
         Verdict::Linearizable => {}
         Verdict::GaveUp => findings.gave_up += 1,
-        Verdict::NotLinearizable => findings
-            .anomalies
-            .push(format!("{key}: not linearizable (see history.json for its operations)")),
-        Verdict::Invalid(why) => findings
-            .anomalies
-            .push(format!("{key}: the harness recorded an invalid history: {why}")),
+        Verdict::NotLinearizable => findings.anomalies.push(format!(
+            "{key}: not linearizable (see history.json for its operations)"
+        )),
+        Verdict::Invalid(why) => findings.anomalies.push(format!(
+            "{key}: the harness recorded an invalid history: {why}"
+        )),
     }
 }
 
@@ -104,7 +104,9 @@ fn lost_set_elements(ops: &[&Op]) -> usize {
         .iter()
         .filter(|op| op.outcome == Outcome::Ok)
         .filter_map(|op| match &op.kind {
-            OpKind::ReadSet { elements: Some(e) } => Some(e.iter().copied().collect::<BTreeSet<u64>>()),
+            OpKind::ReadSet { elements: Some(e) } => {
+                Some(e.iter().copied().collect::<BTreeSet<u64>>())
+            }
             _ => None,
         })
         .next_back()
@@ -186,7 +188,15 @@ mod tests {
         let ops = [
             op(0, OpKind::Add { element: 1 }, Outcome::Ok, 0, 1),
             op(0, OpKind::Add { element: 2 }, Outcome::Ok, 2, 3),
-            op(1, OpKind::ReadSet { elements: Some(vec![1]) }, Outcome::Ok, 4, 5),
+            op(
+                1,
+                OpKind::ReadSet {
+                    elements: Some(vec![1]),
+                },
+                Outcome::Ok,
+                4,
+                5,
+            ),
         ];
         let findings = check(Workload::Set, &ops, 0);
         assert_eq!(findings.lost_writes, Some(1));

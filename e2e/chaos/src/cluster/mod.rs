@@ -41,7 +41,12 @@ pub struct Cluster {
 impl Cluster {
     /// Create the namespaces and start `voters` voting members plus `spares` members that wait
     /// to be added.
-    pub fn start(binary: &Path, voters: usize, spares: usize, seed: u64) -> anyhow::Result<Cluster> {
+    pub fn start(
+        binary: &Path,
+        voters: usize,
+        spares: usize,
+        seed: u64,
+    ) -> anyhow::Result<Cluster> {
         let total = voters + spares;
         let topology = Topology::create(total)?;
         let dir = tempfile::Builder::new()
@@ -176,7 +181,10 @@ impl Cluster {
                 .await
                 .ok_or_else(|| anyhow!("voter {id} does not answer /membership"))?;
             if view["leader"]["id"].as_u64() != Some(leader as u64) {
-                bail!("voter {id} names leader {} (not {leader})", view["leader"]["id"]);
+                bail!(
+                    "voter {id} names leader {} (not {leader})",
+                    view["leader"]["id"]
+                );
             }
             session_probe(&member.client_addr().to_string())
                 .await
@@ -216,7 +224,8 @@ impl Cluster {
             member.ip
         );
         self.mark(&format!("membership: add learner {id}"));
-        self.on_leader("POST", "/membership/learners", &body).await?;
+        self.on_leader("POST", "/membership/learners", &body)
+            .await?;
         self.mark(&format!("membership: promote {id}"));
         let answer = self
             .on_leader("POST", &format!("/membership/voters/{id}"), "")
@@ -311,7 +320,10 @@ impl Cluster {
     /// Copy every member's log into `dir`.
     pub fn save_logs(&self, dir: &Path) {
         for member in &self.members {
-            let _ = std::fs::copy(&member.log_path, dir.join(format!("member-{}.log", member.id)));
+            let _ = std::fs::copy(
+                &member.log_path,
+                dir.join(format!("member-{}.log", member.id)),
+            );
         }
     }
 }
@@ -348,7 +360,11 @@ pub async fn read_tree(addr: &str, root: &str) -> Result<Tree, zk::Error> {
             Err(zk::Error::NoNode) => continue,
             Err(e) => return Err(e),
         };
-        let prefix = if path == "/" { String::new() } else { path.clone() };
+        let prefix = if path == "/" {
+            String::new()
+        } else {
+            path.clone()
+        };
         pending.extend(children.iter().map(|child| format!("{prefix}/{child}")));
         tree.insert(path, (data, stat));
     }

@@ -96,7 +96,15 @@ impl Topology {
                 &bridge,
             ])?;
             topology.run(&["-n", &bridge, "link", "set", &port, "master", "br0", "up"])?;
-            topology.run(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            topology.run(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])?;
             topology.run(&["-n", &ns, "link", "set", "eth0", "up"])?;
             topology.run(&["-n", &ns, "link", "set", "lo", "up"])?;
         }

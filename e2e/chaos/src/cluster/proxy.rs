@@ -184,10 +184,8 @@ impl Link {
                 if socket.bind(SocketAddr::from((link.own_ip, 0))).is_err() {
                     return;
                 }
-                let connect = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    socket.connect(link.upstream),
-                );
+                let connect =
+                    tokio::time::timeout(Duration::from_secs(5), socket.connect(link.upstream));
                 if let Ok(Ok(outbound)) = connect.await {
                     link.relay(inbound, outbound).await;
                 }

@@ -38,7 +38,10 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
         let key = pool.take(&mut rng);
         let data = format!("{key}-data");
         if !pool.is_created(&key) {
-            match (ensure(&client, &key, b"").await, ensure(&client, &data, b"").await) {
+            match (
+                ensure(&client, &key, b"").await,
+                ensure(&client, &data, b"").await,
+            ) {
                 (Ok(()), Ok(())) => pool.created(&key),
                 _ => continue,
             }
@@ -75,7 +78,12 @@ impl Attempt<'_> {
     /// Whether the session is still fit for another round.
     async fn run(&mut self, rng: &mut rand_chacha::ChaCha8Rng) -> bool {
         let options = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
-        let seq = match bounded(self.client.create(&format!("{}/n-", self.key), b"", &options)).await {
+        let seq = match bounded(
+            self.client
+                .create(&format!("{}/n-", self.key), b"", &options),
+        )
+        .await
+        {
             Ok((_, sequence)) => sequence.into_i64() as u64,
             Err(_) => return false,
         };
@@ -103,7 +111,15 @@ impl Attempt<'_> {
             session: self.session,
             seq,
         };
-        record(self.ctx, self.process, self.key, kind, from, Outcome::Ok, None);
+        record(
+            self.ctx,
+            self.process,
+            self.key,
+            kind,
+            from,
+            Outcome::Ok,
+            None,
+        );
         still_held && bounded(self.client.delete(&node, None)).await.is_ok()
     }
 
@@ -173,7 +189,15 @@ impl Attempt<'_> {
             seq,
             version,
         };
-        record(self.ctx, self.process, self.key, kind, invoke, outcome, error);
+        record(
+            self.ctx,
+            self.process,
+            self.key,
+            kind,
+            invoke,
+            outcome,
+            error,
+        );
         if outcome == Outcome::Info {
             self.process = self.ctx.recorder.process();
         }

@@ -62,7 +62,9 @@ impl Ctx {
 
     /// The random stream of worker `worker`.
     pub fn rng(&self, worker: u64) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.seed ^ (worker + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        ChaCha8Rng::seed_from_u64(
+            self.seed ^ worker.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        )
     }
 
     /// The members in an order of this worker's own, so that sessions spread over them.

@@ -39,7 +39,10 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
         let invoke = ctx.recorder.now_ns();
         let (kind, result) = if rng.random_bool(0.5) {
             let value = ctx.unique_value();
-            (OpKind::Enqueue { value }, enqueue(client, &key, value).await)
+            (
+                OpKind::Enqueue { value },
+                enqueue(client, &key, value).await,
+            )
         } else {
             let result = dequeue(client, &key).await;
             let value = result.as_ref().ok().copied().flatten();
@@ -49,7 +52,15 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
             Ok(()) => record(&ctx, process, &key, kind, invoke, Outcome::Ok, None),
             Err(failure) => {
                 let outcome = failure.outcome();
-                record(&ctx, process, &key, kind, invoke, outcome, Some(failure.describe()));
+                record(
+                    &ctx,
+                    process,
+                    &key,
+                    kind,
+                    invoke,
+                    outcome,
+                    Some(failure.describe()),
+                );
                 if outcome == Outcome::Info {
                     pool.unknown(&key);
                     process = ctx.recorder.process();
@@ -123,13 +134,29 @@ pub async fn finish(ctx: &Ctx, key: &str) -> anyhow::Result<()> {
                 return Ok(());
             }
             Ok(value) => {
-                record(ctx, process, key, OpKind::Dequeue { value }, invoke, Outcome::Ok, None);
+                record(
+                    ctx,
+                    process,
+                    key,
+                    OpKind::Dequeue { value },
+                    invoke,
+                    Outcome::Ok,
+                    None,
+                );
                 drained += 1;
             }
             Err(failure) => {
                 let outcome = failure.outcome();
                 let kind = OpKind::Dequeue { value: None };
-                record(ctx, process, key, kind, invoke, outcome, Some(failure.describe()));
+                record(
+                    ctx,
+                    process,
+                    key,
+                    kind,
+                    invoke,
+                    outcome,
+                    Some(failure.describe()),
+                );
                 if outcome == Outcome::Info {
                     process = ctx.recorder.process();
                     session.abandon();

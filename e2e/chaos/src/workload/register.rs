@@ -60,7 +60,15 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
             Ok(()) => record(&ctx, process, &key, kind, invoke, Outcome::Ok, None),
             Err(failure) => {
                 let outcome = failure.outcome();
-                record(&ctx, process, &key, kind, invoke, outcome, Some(failure.describe()));
+                record(
+                    &ctx,
+                    process,
+                    &key,
+                    kind,
+                    invoke,
+                    outcome,
+                    Some(failure.describe()),
+                );
                 if outcome == Outcome::Info {
                     pool.unknown(&key);
                     process = ctx.recorder.process();

@@ -31,7 +31,9 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
         let (kind, result) = if rng.random_bool(0.6) {
             let element = ctx.unique_value();
             let path = format!("{key}/e{element}");
-            let result = bounded(client.create(&path, b"", &options)).await.map(|_| ());
+            let result = bounded(client.create(&path, b"", &options))
+                .await
+                .map(|_| ());
             (OpKind::Add { element }, result)
         } else {
             let result = listing(client, &key, element_of).await;
@@ -42,7 +44,15 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
             Ok(()) => record(&ctx, process, &key, kind, invoke, Outcome::Ok, None),
             Err(failure) => {
                 let outcome = failure.outcome();
-                record(&ctx, process, &key, kind, invoke, outcome, Some(failure.describe()));
+                record(
+                    &ctx,
+                    process,
+                    &key,
+                    kind,
+                    invoke,
+                    outcome,
+                    Some(failure.describe()),
+                );
                 if outcome == Outcome::Info {
                     process = ctx.recorder.process();
                 }
@@ -68,7 +78,9 @@ pub async fn listing(
     let mut values = Vec::with_capacity(children.len());
     for child in children {
         values.push(parse(&child).ok_or_else(|| {
-            Failure::Unknown(format!("{key} has a child {child:?} nobody should have created"))
+            Failure::Unknown(format!(
+                "{key} has a child {child:?} nobody should have created"
+            ))
         })?);
     }
     values.sort_unstable();

@@ -30,12 +30,28 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
         match bounded(client.create(&format!("{key}/id-"), b"", &options)).await {
             Ok((_, sequence)) => {
                 let id = Some(sequence.into_i64() as u64);
-                record(&ctx, process, &key, OpKind::NextId { id }, invoke, Outcome::Ok, None);
+                record(
+                    &ctx,
+                    process,
+                    &key,
+                    OpKind::NextId { id },
+                    invoke,
+                    Outcome::Ok,
+                    None,
+                );
             }
             Err(failure) => {
                 let outcome = failure.outcome();
                 let kind = OpKind::NextId { id: None };
-                record(&ctx, process, &key, kind, invoke, outcome, Some(failure.describe()));
+                record(
+                    &ctx,
+                    process,
+                    &key,
+                    kind,
+                    invoke,
+                    outcome,
+                    Some(failure.describe()),
+                );
                 if outcome == Outcome::Info {
                     process = ctx.recorder.process();
                 }
