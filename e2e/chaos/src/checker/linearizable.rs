@@ -261,6 +261,58 @@ where
     }
 }
 
+/// A witness for a register history that is not linearizable, when there is a simple one: a
+/// read that returned a value after another write had replaced it, that write having completed
+/// before the read began and after the read value's own write had completed.
+pub fn stale_read_witness(ops: &[&Op]) -> Option<String> {
+    let secs = |ns: u64| format!("{:.3}s", ns as f64 / 1e9);
+    // The operation that wrote each value, and the acknowledged writes.
+    let mut writer_of = std::collections::HashMap::new();
+    let mut acknowledged = Vec::new();
+    for op in ops {
+        let written = match op.kind {
+            OpKind::Write { value } => Some(value),
+            OpKind::Cas { to, swapped, .. } if swapped != Some(false) => Some(to),
+            _ => None,
+        };
+        if let Some(value) = written
+            && op.outcome != Outcome::Fail
+        {
+            writer_of.insert(value, *op);
+            if op.outcome == Outcome::Ok {
+                acknowledged.push((value, *op));
+            }
+        }
+    }
+    for read in ops {
+        let (OpKind::Read { value: Some(v) }, Outcome::Ok) = (&read.kind, read.outcome) else {
+            continue;
+        };
+        // When the read value was certainly in place: its write's completion (0: the initial
+        // value); an unknown write gives no such bound.
+        let in_place_by = match writer_of.get(v) {
+            None if *v == 0 => 0,
+            Some(w) if w.outcome == Outcome::Ok => w.complete_ns,
+            _ => continue,
+        };
+        if let Some((w, by)) = acknowledged.iter().find(|(w, by)| {
+            *w != *v && by.complete_ns < read.invoke_ns && by.invoke_ns > in_place_by
+        }) {
+            return Some(format!(
+                "stale read: process {} read {v} at [{} - {}], but {w} had replaced it at [{} - {}] \
+                 (acknowledged before the read began; {v} was in place by {})",
+                read.process,
+                secs(read.invoke_ns),
+                secs(read.complete_ns),
+                secs(by.invoke_ns),
+                secs(by.complete_ns),
+                secs(in_place_by)
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +397,29 @@ mod tests {
         // invoked.
         let too_early = vec![read(1, 7, 0, 5), write(0, 7, Outcome::Info, 10, 20)];
         assert_eq!(registers(&too_early), Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn a_stale_read_is_explained_with_its_witnesses() {
+        let ops = vec![
+            write(0, 1, Outcome::Ok, 0, 10),
+            write(0, 2, Outcome::Ok, 20, 30),
+            read(1, 1, 40, 50),
+        ];
+        let refs: Vec<&Op> = ops.iter().collect();
+        let witness = stale_read_witness(&refs).unwrap();
+        assert!(
+            witness.contains("read 1") && witness.contains("2 had replaced it"),
+            "{witness}"
+        );
+        // Overlapping writes leave no simple witness.
+        let ops = vec![
+            write(0, 1, Outcome::Ok, 0, 30),
+            write(2, 2, Outcome::Ok, 20, 30),
+            read(1, 1, 40, 50),
+        ];
+        let refs: Vec<&Op> = ops.iter().collect();
+        assert_eq!(stale_read_witness(&refs), None);
     }
 
     #[test]

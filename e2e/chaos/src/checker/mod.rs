@@ -42,19 +42,16 @@ pub fn check(workload: Workload, ops: &[Op], lock_slack_ns: u64) -> Findings {
         match workload {
             Workload::Register => {
                 let entries = linearizable::register_entries(&key_ops);
-                judge(
-                    &mut findings,
-                    key,
-                    linearizable::check(CasRegister(0), &entries, STEP_BUDGET),
-                );
+                let verdict = linearizable::check(CasRegister(0), &entries, STEP_BUDGET);
+                let witness = (verdict == Verdict::NotLinearizable)
+                    .then(|| linearizable::stale_read_witness(&key_ops))
+                    .flatten();
+                judge(&mut findings, key, verdict, witness);
             }
             Workload::Queue => {
                 let entries = linearizable::queue_entries(&key_ops);
-                judge(
-                    &mut findings,
-                    key,
-                    linearizable::check(FifoQueue::default(), &entries, STEP_BUDGET),
-                );
+                let verdict = linearizable::check(FifoQueue::default(), &entries, STEP_BUDGET);
+                judge(&mut findings, key, verdict, None);
                 *findings.lost_writes.get_or_insert(0) += lost_queue_items(&key_ops);
             }
             Workload::Set => {
@@ -79,12 +76,13 @@ pub fn check(workload: Workload, ops: &[Op], lock_slack_ns: u64) -> Findings {
     findings
 }
 
-fn judge(findings: &mut Findings, key: &str, verdict: Verdict) {
+fn judge(findings: &mut Findings, key: &str, verdict: Verdict, witness: Option<String>) {
     match verdict {
         Verdict::Linearizable => {}
         Verdict::GaveUp => findings.gave_up += 1,
         Verdict::NotLinearizable => findings.anomalies.push(format!(
-            "{key}: not linearizable (see history.json for its operations)"
+            "{key}: not linearizable: {}",
+            witness.unwrap_or_else(|| "see history.json for its operations".into())
         )),
         Verdict::Invalid(why) => findings.anomalies.push(format!(
             "{key}: the harness recorded an invalid history: {why}"
