@@ -74,6 +74,10 @@ struct Args {
     /// Write every run's result as JSON here.
     #[arg(long)]
     summary_json: Option<PathBuf>,
+    /// Check a saved history (a failed run's history.json) again and print the findings;
+    /// runs nothing.
+    #[arg(long, conflicts_with_all = ["quick", "minutes", "workload"])]
+    check_history: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -94,7 +98,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// Re-check a saved history; the workload is recognised from its operations.
+fn check_saved(path: &std::path::Path, lock_slack: Duration) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let ops: Vec<history::Op> = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a history.json of corral-chaos", path.display()))?;
+    let workload = checker::workload_of(&ops)
+        .ok_or_else(|| anyhow::anyhow!("{} holds no operations", path.display()))?;
+    let findings = checker::check(workload, &ops, lock_slack.as_nanos() as u64);
+    println!(
+        "{workload}: {} operations on {} keys, {} anomalies, lost writes {}, {} keys unchecked",
+        ops.len(),
+        findings.keys,
+        findings.anomalies.len(),
+        findings
+            .lost_writes
+            .map_or_else(|| "-".to_string(), |n| n.to_string()),
+        findings.gave_up
+    );
+    for anomaly in &findings.anomalies {
+        println!("  {anomaly}");
+    }
+    Ok(if findings.anomalies.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.check_history {
+        return check_saved(path, Duration::from_millis(args.lock_slack_ms));
+    }
     let binary = std::fs::canonicalize(&args.binary).with_context(|| {
         format!(
             "no node binary at {}; build it with `cargo build --release -p corral-sidecar` or \

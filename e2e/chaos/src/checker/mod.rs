@@ -76,6 +76,17 @@ pub fn check(workload: Workload, ops: &[Op], lock_slack_ns: u64) -> Findings {
     findings
 }
 
+/// The workload a history came from, recognised by its first operation.
+pub fn workload_of(ops: &[Op]) -> Option<Workload> {
+    ops.first().map(|op| match op.kind {
+        OpKind::Read { .. } | OpKind::Write { .. } | OpKind::Cas { .. } => Workload::Register,
+        OpKind::Add { .. } | OpKind::ReadSet { .. } => Workload::Set,
+        OpKind::NextId { .. } => Workload::UniqueIds,
+        OpKind::Enqueue { .. } | OpKind::Dequeue { .. } => Workload::Queue,
+        OpKind::Hold { .. } | OpKind::FencedWrite { .. } => Workload::Lock,
+    })
+}
+
 fn judge(findings: &mut Findings, key: &str, verdict: Verdict, witness: Option<String>) {
     match verdict {
         Verdict::Linearizable => {}
