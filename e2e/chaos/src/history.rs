@@ -102,6 +102,11 @@ impl Recorder {
         }
     }
 
+    /// The instant that is time 0 of the history.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
     /// Nanoseconds since the run started.
     pub fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64

@@ -13,15 +13,27 @@ use crate::cluster::proxy::Shape;
 use crate::matrix::Fault;
 use crate::schedule::Cycle;
 
-/// What the nemesis did, with times relative to the run's start.
-#[derive(Default)]
+/// What the nemesis did, on the history's clock (seconds since the run started) and with the
+/// wall-clock time (UTC) that the member logs use.
 pub struct Journal {
+    origin: Instant,
     lines: Mutex<Vec<String>>,
 }
 
 impl Journal {
-    pub fn note(&self, start: Instant, cluster: &Cluster, text: String) {
-        let line = format!("{:>8.3}s {text}", start.elapsed().as_secs_f64());
+    pub fn new(origin: Instant) -> Journal {
+        Journal {
+            origin,
+            lines: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn note(&self, cluster: &Cluster, text: String) {
+        let line = format!(
+            "{:>8.3}s ({}) {text}",
+            self.origin.elapsed().as_secs_f64(),
+            wall_clock()
+        );
         tracing::info!("nemesis: {text}");
         cluster.mark(&line);
         self.lines
@@ -30,9 +42,34 @@ impl Journal {
             .push(line);
     }
 
+    /// The wall-clock time of the history's time 0.
+    pub fn origin_wall_clock(&self) -> String {
+        let now = std::time::SystemTime::now();
+        wall_clock_of(now - self.origin.elapsed())
+    }
+
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+fn wall_clock() -> String {
+    wall_clock_of(std::time::SystemTime::now())
+}
+
+/// `HH:MM:SS.mmmZ` of a time, as the member logs print it.
+fn wall_clock_of(time: std::time::SystemTime) -> String {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        since.subsec_millis()
+    )
 }
 
 /// Run every cycle: apply its faults at its start, heal everything at its end. Faults the
@@ -49,13 +86,13 @@ pub async fn run(
         let mut rng = ChaCha8Rng::seed_from_u64(cycle.seed);
         for fault in &cycle.faults {
             match apply(cluster, *fault, &mut rng).await {
-                Ok(what) => journal.note(start, cluster, what),
-                Err(e) => journal.note(start, cluster, format!("{}: skipped: {e:#}", fault.name())),
+                Ok(what) => journal.note(cluster, what),
+                Err(e) => journal.note(cluster, format!("{}: skipped: {e:#}", fault.name())),
             }
         }
         tokio::time::sleep_until((start + cycle.heal).into()).await;
         cluster.heal_all()?;
-        journal.note(start, cluster, "heal everything".into());
+        journal.note(cluster, "heal everything".into());
     }
     Ok(())
 }

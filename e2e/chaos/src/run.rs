@@ -78,7 +78,7 @@ pub fn run(plan: &Planned, settings: &Settings) -> RunResult {
         eprintln!("removed a leftover of an earlier run: {removed}");
     }
     let recorder = Arc::new(Recorder::new(Instant::now()));
-    let journal = Journal::default();
+    let journal = Journal::new(recorder.start());
     let mut result = RunResult {
         plan: plan.clone(),
         counts: Counts::default(),
@@ -136,12 +136,10 @@ async fn drive(
     recorder: Arc<Recorder>,
     journal: &Journal,
 ) -> (Result<usize, String>, Option<String>) {
-    let start = Instant::now();
     if let Err(e) = cluster.wait_healthy(HEALTHY_LIMIT).await {
         return (Err("not compared".into()), Some(format!("start-up: {e:#}")));
     }
     journal.note(
-        start,
         cluster,
         format!("ensemble up; workload {} starts", plan.workload),
     );
@@ -172,7 +170,7 @@ async fn drive(
     if let Err(e) = cluster.heal_all() {
         error.get_or_insert(format!("healing: {e:#}"));
     }
-    journal.note(start, cluster, "workload over; everything healed".into());
+    journal.note(cluster, "workload over; everything healed".into());
     if let Err(e) = cluster.wait_healthy(HEALTHY_LIMIT).await {
         let error = error.unwrap_or(format!("the ensemble did not recover after healing: {e:#}"));
         return (Err("not compared".into()), Some(error));
@@ -180,7 +178,7 @@ async fn drive(
     if let Err(e) = workload::finish(plan.workload, ctx, pool).await {
         error.get_or_insert(format!("final reads after healing: {e:#}"));
     }
-    journal.note(start, cluster, "final reads done; comparing members".into());
+    journal.note(cluster, "final reads done; comparing members".into());
     let converged = cluster
         .converged(ROOT, CONVERGE_LIMIT)
         .await
@@ -241,6 +239,11 @@ fn save_failure(
     let _ = writeln!(summary, "members:  {}", plan.members);
     let _ = writeln!(summary, "replay:   {}", replay_command(plan));
     let _ = writeln!(summary, "ops:      {:?}", result.counts);
+    let _ = writeln!(
+        summary,
+        "time 0 of history.json and nemesis.log: {} UTC",
+        journal.origin_wall_clock()
+    );
     if let Some(error) = &result.error {
         let _ = writeln!(summary, "error:    {error}");
     }
