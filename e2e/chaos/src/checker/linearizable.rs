@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_stale_read_after_an_acknowledged_write_is_caught() {
-        let ops = vec![write(0, 1, Outcome::Ok, 0, 10), read(1, 0, 20, 30)];
+        let ops = [write(0, 1, Outcome::Ok, 0, 10), read(1, 0, 20, 30)];
         assert_eq!(registers(&ops), Verdict::NotLinearizable);
     }
 
@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_stale_read_is_explained_with_its_witnesses() {
-        let ops = vec![
+        let ops = [
             write(0, 1, Outcome::Ok, 0, 10),
             write(0, 2, Outcome::Ok, 20, 30),
             read(1, 1, 40, 50),
@@ -413,7 +413,7 @@ mod tests {
             "{witness}"
         );
         // Overlapping writes leave no simple witness.
-        let ops = vec![
+        let ops = [
             write(0, 1, Outcome::Ok, 0, 30),
             write(2, 2, Outcome::Ok, 20, 30),
             read(1, 1, 40, 50),
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn an_exhausted_budget_gives_up_instead_of_judging() {
-        let ops = vec![write(0, 1, Outcome::Ok, 0, 10), read(1, 0, 20, 30)];
+        let ops = [write(0, 1, Outcome::Ok, 0, 10), read(1, 0, 20, 30)];
         let refs: Vec<&Op> = ops.iter().collect();
         assert_eq!(
             check(CasRegister(0), &register_entries(&refs), 1),
