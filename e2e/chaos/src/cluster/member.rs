@@ -177,7 +177,9 @@ impl Member {
         }
         cmd.env(
             "RUST_LOG",
-            std::env::var("CORRAL_CHAOS_NODE_LOG").unwrap_or_else(|_| "info".into()),
+            // The timers at debug: undelivered session touches explain early expiries.
+            std::env::var("CORRAL_CHAOS_NODE_LOG")
+                .unwrap_or_else(|_| "info,corral_sidecar::server::timers=debug".into()),
         );
         let spawned = cmd
             .stdin(Stdio::null())
