@@ -24,7 +24,7 @@ use netns::Topology;
 use proxy::{Links, MemberRelays};
 
 /// Bound for a membership change or a leader transfer through the admin API.
-const ADMIN_CHANGE_LIMIT: Duration = Duration::from_secs(40);
+const ADMIN_CHANGE_LIMIT: Duration = Duration::from_secs(20);
 
 pub struct Cluster {
     binary: PathBuf,
@@ -220,7 +220,7 @@ impl Cluster {
     pub async fn grow(&self, id: usize) -> anyhow::Result<()> {
         let member = self.member(id);
         let body = format!(
-            r#"{{"id": {id}, "addr": "m{id}:{PEER_PORT}", "election_port": {ELECTION_PORT}, "client_addr": "{}:{CLIENT_PORT}", "wait_secs": 30}}"#,
+            r#"{{"id": {id}, "addr": "m{id}:{PEER_PORT}", "election_port": {ELECTION_PORT}, "client_addr": "{}:{CLIENT_PORT}", "wait_secs": 15}}"#,
             member.ip
         );
         self.mark(&format!("membership: add learner {id}"));
