@@ -53,9 +53,11 @@ impl RunResult {
         self.error.is_none() && self.findings.anomalies.is_empty() && self.converged.is_ok()
     }
 
-    /// Anomalies and divergence: what the checker holds against the node.
+    /// Anomalies and divergence: what the checker holds against the node. (A run that ended
+    /// in an error never compared the members.)
     pub fn anomaly_count(&self) -> usize {
-        self.findings.anomalies.len() + usize::from(self.converged.is_err())
+        let diverged = self.error.is_none() && self.converged.is_err();
+        self.findings.anomalies.len() + usize::from(diverged)
     }
 }
 

@@ -107,23 +107,25 @@ fn prefixed(findings: &mut Findings, key: &str, found: Vec<String>) {
         .extend(found.into_iter().map(|line| format!("{key}: {line}")));
 }
 
-/// Acknowledged set elements absent from the last read (taken after healing).
+/// Acknowledged set elements absent from the last read (taken after healing), counting only
+/// adds acknowledged before that read began (without a final read, the last read of the run
+/// may be concurrent with later adds).
 fn lost_set_elements(ops: &[&Op]) -> usize {
-    let Some(last) = ops
+    let Some((last, read_at)) = ops
         .iter()
         .filter(|op| op.outcome == Outcome::Ok)
         .filter_map(|op| match &op.kind {
             OpKind::ReadSet { elements: Some(e) } => {
-                Some(e.iter().copied().collect::<BTreeSet<u64>>())
+                Some((e.iter().copied().collect::<BTreeSet<u64>>(), op.invoke_ns))
             }
             _ => None,
         })
-        .next_back()
+        .max_by_key(|(_, at)| *at)
     else {
         return 0;
     };
     ops.iter()
-        .filter(|op| op.outcome == Outcome::Ok)
+        .filter(|op| op.outcome == Outcome::Ok && op.complete_ns < read_at)
         .filter(|op| matches!(op.kind, OpKind::Add { element } if !last.contains(&element)))
         .count()
 }
@@ -197,6 +199,8 @@ mod tests {
         let ops = [
             op(0, OpKind::Add { element: 1 }, Outcome::Ok, 0, 1),
             op(0, OpKind::Add { element: 2 }, Outcome::Ok, 2, 3),
+            // Acknowledged after the last read began: not counted against it.
+            op(0, OpKind::Add { element: 3 }, Outcome::Ok, 4, 9),
             op(
                 1,
                 OpKind::ReadSet {
