@@ -22,6 +22,7 @@ pub mod command;
 mod machine;
 pub mod node;
 pub mod path;
+pub mod path_key;
 pub mod quota;
 pub mod session;
 pub mod tree;
