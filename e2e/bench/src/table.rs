@@ -64,8 +64,8 @@ pub const SHOWN: &[FigureSpec] = &[
     spec("many-watches", "probe", "mean_ms", "{watches} watches: mean request latency (ms)", false),
     spec("many-watches", "probe", "p99_ms", "{watches} watches: p99 request latency (ms)", false),
     spec("many-watches", "probe", "rss_end_mib", "{watches} watches: RSS (MiB)", false),
-    spec("expiry", "expiry", "kill_to_all_notified_ms", "{ephemerals} ephemerals expire: kill to all gone+notified (ms)", false),
-    spec("expiry", "expiry", "after_timeout_ms", "{ephemerals} ephemerals expire: beyond the {timeout_ms} ms timeout (ms)", false),
+    spec("expiry", "expiry", "all_notified_ms", "{ephemerals} ephemerals expire: last heartbeat to all gone+notified (ms)", false),
+    spec("expiry", "expiry", "after_timeout_ms", "{ephemerals} ephemerals expire: time past the {timeout_ms} ms timeout (ms)", false),
 ];
 
 /// The median; the mean of the middle two for an even count. `None` for no values.

@@ -1,24 +1,27 @@
 //! Mass session expiry: `expiry_sessions` sessions (spread over the members) each own
 //! `expiry_per_session` ephemerals, `<base>/s<i>/e<j>`. They live in a child process; one
-//! separate watcher session holds an exists watch on every ephemeral. The child is killed with
-//! SIGKILL, so no session is closed: the servers must notice the silence and expire them.
+//! separate watcher session holds an exists watch on every ephemeral. The child renews every
+//! session at once (one request each; the *touch*), answers, and is killed with SIGKILL right
+//! after, so no session is closed: the servers must notice the silence and expire them.
 //!
-//! Measured from the moment the killed child has been reaped (its sockets are closed by then):
-//! - `kill_to_all_notified_ms`: until the watcher has the NodeDeleted event of *every*
-//!   ephemeral (the events follow the deletions, so every node is gone by then; a final
-//!   getChildren of every parent confirms it);
-//! - `after_timeout_ms`: the same minus the negotiated session timeout. The sessions' last
-//!   heartbeat left at most one client ping interval (about 3/20 of the timeout, as the
-//!   client pings after that much idle time) before the kill, so this is the server's expiry
-//!   overhead to within that interval;
-//! - `kill_to_first_deletion_ms` and `deletion_spread_ms` (first to last event).
+//! Every session's last heartbeat is before the touch's answer arrived (`touched`), and no
+//! client ping follows it (the client pings only after idling 3/20 of the timeout; the kill
+//! comes within milliseconds). Measured from `touched`:
+//! - `all_notified_ms`: until the watcher has the NodeDeleted event of *every* ephemeral (the
+//!   events follow the deletions, so every node is gone by then; a final getChildren of every
+//!   parent confirms it);
+//! - `after_timeout_ms`: the same minus the negotiated session timeout, i.e. how long past the
+//!   moment the sessions became expirable the server took. It can be below zero by at most
+//!   `touch_window_ms` (how long the renewal itself took, the spread of the last heartbeats);
+//!   lower than that would mean a session expired early;
+//! - `first_deletion_ms` and `deletion_spread_ms` (first to last event).
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::time::Instant;
 use zookeeper_client as zk;
@@ -56,7 +59,7 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
 
     let sampler = ctx.sample_rss();
     let setup_started = Instant::now();
-    let (mut child, (min_timeout, max_timeout)) = spawn_holder(ctx, &base).await?;
+    let (mut child, mut lines, (min_timeout, max_timeout)) = spawn_holder(ctx, &base).await?;
     let setup_time = setup_started.elapsed();
 
     let total = p.expiry_sessions * p.expiry_per_session;
@@ -72,6 +75,7 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     }
     let collector = tokio::spawn(collect_deletions(watches));
 
+    let (touched, touch_window) = touch(&mut child, &mut lines).await?;
     child
         .start_kill()
         .map_err(|e| BenchError::Child(format!("SIGKILL failed: {e}")))?;
@@ -91,12 +95,12 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     confirm_parents_empty(&watcher, &parents).await?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let all = deletions.last - killed;
+    let all = deletions.last - touched;
     let mut r = ctx
         .result(
             "expiry",
             "expiry",
-            "sessions with ephemerals are SIGKILLed (no closeSession); from the reaped kill until a watcher session has the NodeDeleted event of every ephemeral (exists watch per ephemeral); after_timeout_ms subtracts the negotiated session timeout",
+            "sessions with ephemerals renew at once, then are SIGKILLed (no closeSession); from the renewal until a watcher session has the NodeDeleted event of every ephemeral (an exists watch per ephemeral); after_timeout_ms subtracts the negotiated session timeout",
         )
         .param("sessions", p.expiry_sessions)
         .param("per_session", p.expiry_per_session)
@@ -105,8 +109,10 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
         .with_rss(rss);
     r.figure("negotiated_timeout_min_ms", min_timeout as f64);
     r.figure("negotiated_timeout_max_ms", max_timeout as f64);
-    r.figure("kill_to_first_deletion_ms", ms(deletions.first.saturating_duration_since(killed)));
-    r.figure("kill_to_all_notified_ms", ms(all));
+    r.figure("touch_window_ms", touch_window as f64);
+    r.figure("touch_to_kill_ms", ms(killed - touched));
+    r.figure("first_deletion_ms", ms(deletions.first.saturating_duration_since(touched)));
+    r.figure("all_notified_ms", ms(all));
     r.figure("after_timeout_ms", ms(all) - max_timeout as f64);
     r.figure("deletion_spread_ms", ms(deletions.last - deletions.first));
     r.figure("holder_setup_s", setup_time.as_secs_f64());
@@ -114,7 +120,7 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
 }
 
 /// Starts `corral-bench hold-ephemerals` and waits for its READY line.
-async fn spawn_holder(ctx: &RunCtx, base: &str) -> Result<(tokio::process::Child, (u64, u64)), BenchError> {
+async fn spawn_holder(ctx: &RunCtx, base: &str) -> Result<(tokio::process::Child, HolderLines, (u64, u64)), BenchError> {
     let p = &ctx.params;
     let exe = std::env::current_exe().map_err(|e| BenchError::Child(format!("cannot find this program to re-run it: {e}")))?;
     let mut child = Command::new(exe)
@@ -147,7 +153,7 @@ async fn spawn_holder(ctx: &RunCtx, base: &str) -> Result<(tokio::process::Child
         .map_err(|_| BenchError::Child(format!("not ready within {HOLDER_SETUP:?}")))?
         .map_err(|e| BenchError::Child(format!("reading its stdout: {e}")))?;
     match line.as_deref().and_then(hold::parse_ready_line) {
-        Some(timeouts) => Ok((child, timeouts)),
+        Some(timeouts) => Ok((child, lines, timeouts)),
         None => {
             let status = child.wait().await.ok();
             Err(BenchError::Child(format!(
@@ -155,6 +161,37 @@ async fn spawn_holder(ctx: &RunCtx, base: &str) -> Result<(tokio::process::Child
             )))
         }
     }
+}
+
+type HolderLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Asks the holder to renew every session and waits for its answer; returns the instant the
+/// answer arrived (every session's last heartbeat is before it) and the child's own measure of
+/// how long the renewal took (the spread of those heartbeats).
+async fn touch(child: &mut tokio::process::Child, lines: &mut HolderLines) -> Result<(Instant, u64), BenchError> {
+    let stdin = child
+        .stdin
+        .as_mut()
+        .ok_or_else(|| BenchError::Child("no stdin pipe".to_string()))?;
+    stdin
+        .write_all(format!("{}\n", hold::TOUCH).as_bytes())
+        .await
+        .map_err(|e| BenchError::Child(format!("asking it to renew its sessions: {e}")))?;
+    stdin
+        .flush()
+        .await
+        .map_err(|e| BenchError::Child(format!("asking it to renew its sessions: {e}")))?;
+    let line = tokio::time::timeout(OP_TIMEOUT, lines.next_line())
+        .await
+        .map_err(|_| BenchError::Child(format!("no answer to {} within {OP_TIMEOUT:?}", hold::TOUCH)))?
+        .map_err(|e| BenchError::Child(format!("reading its stdout: {e}")))?;
+    let touched = Instant::now();
+    let window = line
+        .as_deref()
+        .and_then(|l| l.strip_prefix(hold::TOUCHED))
+        .and_then(|rest| rest.trim().parse().ok())
+        .ok_or_else(|| BenchError::Child(format!("answered {line:?} to {}", hold::TOUCH)))?;
+    Ok((touched, window))
 }
 
 /// Exists with a watch on every path; every path must exist.

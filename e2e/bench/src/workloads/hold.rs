@@ -1,13 +1,15 @@
 //! The child side of the expiry workload (`corral-bench hold-ephemerals`): open the sessions,
-//! create their ephemerals, print `READY <min timeout ms> <max timeout ms>`, then wait. The
-//! parent ends it with SIGKILL, so the sessions die without a closeSession and the servers
-//! must expire them by timeout.
+//! create their ephemerals, print `READY <min timeout ms> <max timeout ms>`, then wait; on a
+//! `TOUCH` line from the parent, renew every session at once and answer `TOUCHED`. The parent
+//! ends it with SIGKILL right after that answer, so the sessions die without a closeSession,
+//! their last heartbeat at a known moment, and the servers must expire them by timeout.
 
 use std::io::Write as _;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use zookeeper_client as zk;
 
 use super::OP_TIMEOUT;
 use crate::cli::HoldArgs;
@@ -18,6 +20,20 @@ use crate::sessions::{Cluster, ephemeral, value};
 const WINDOW: usize = 1000;
 /// If the parent vanishes without killing this process, it exits on its own after this long.
 const ORPHAN_BOUND: Duration = Duration::from_secs(1800);
+
+/// The parent's request: send one request on every session now (which renews every session's
+/// timeout on the server), and answer `TOUCHED <ms>` once every reply is in.
+pub const TOUCH: &str = "TOUCH";
+pub const TOUCHED: &str = "TOUCHED";
+
+/// One exists("/") per session, all in flight together.
+async fn touch_all(clients: &[zk::Client]) -> Result<(), BenchError> {
+    let replies = futures::future::join_all(clients.iter().map(|c| c.check_stat("/"))).await;
+    for reply in replies {
+        reply.map_err(BenchError::op("exists / to renew a holder session"))?;
+    }
+    Ok(())
+}
 
 pub fn ready_line(min_ms: u128, max_ms: u128) -> String {
     format!("READY {min_ms} {max_ms}")
@@ -70,17 +86,25 @@ pub async fn run(args: &HoldArgs) -> Result<(), BenchError> {
         let _ = writeln!(out, "{}", ready_line(min, max));
         let _ = out.flush();
     }
-    // Wait for SIGKILL. Should the parent die first, its end of stdin closes: exit then.
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 64];
-    let _ = tokio::time::timeout(ORPHAN_BOUND, async {
-        while let Ok(n) = stdin.read(&mut buf).await {
-            if n == 0 {
-                break;
+    // Wait for TOUCH requests and, in the end, SIGKILL. Should the parent die first, its end
+    // of stdin closes: exit then.
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let serve = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.trim() == TOUCH {
+                let started = std::time::Instant::now();
+                touch_all(&clients).await?;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{TOUCHED} {}", started.elapsed().as_millis());
+                let _ = out.flush();
             }
         }
-    })
-    .await;
+        Ok::<(), BenchError>(())
+    };
+    match tokio::time::timeout(ORPHAN_BOUND, serve).await {
+        Ok(result) => result?,
+        Err(_) => return Err(BenchError::Child(format!("not killed within {ORPHAN_BOUND:?}; exiting"))),
+    }
     Ok(())
 }
 
