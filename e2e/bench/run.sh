@@ -10,7 +10,7 @@
 #   --quick            1 repetition, small counts, 2 s phases (100k znodes, 100k watches,
 #                      100 × 200 ephemerals); under 5 minutes on 2 cores. CI's smoke test.
 #   (default: full)    3 repetitions, 15 s phases, 1M znodes, 1M watches, 1000 × 200 ephemerals;
-#                      expect about 75 minutes on 2 cores.
+#                      expect about 70 minutes on 2 cores (22 per repetition).
 #   --reps N           repetitions per server and shape.
 #   --shapes 1,3       shapes to run.
 #   --servers corral,zookeeper

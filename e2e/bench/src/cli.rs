@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run workloads against one server or ensemble; one JSON line per result on stdout.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Read result lines and print the comparison table (median over repetitions).
     Table(TableArgs),
     /// Internal (the expiry workload): open sessions, create ephemerals, print READY, then wait
@@ -259,7 +259,9 @@ impl Params {
             if v.is_finite() && v >= 0.0 {
                 Ok(Duration::from_secs_f64(v))
             } else {
-                Err(format!("--{name} must be a non-negative number of seconds, not {v}"))
+                Err(format!(
+                    "--{name} must be a non-negative number of seconds, not {v}"
+                ))
             }
         };
         if let Some(v) = o.sessions {
@@ -344,7 +346,9 @@ impl Params {
             ("probe-rate", self.probe_rate),
         ] {
             if !(rate.is_finite() && rate > 0.0) {
-                return Err(format!("--{name} must be a positive number of ops/s, not {rate}"));
+                return Err(format!(
+                    "--{name} must be a positive number of ops/s, not {rate}"
+                ));
             }
         }
         if self.phase.is_zero() {
@@ -396,7 +400,18 @@ mod tests {
 
     #[test]
     fn unknown_workloads_and_missing_members_are_refused() {
-        assert!(parse(&["run", "--server", "x", "--members", "h:1", "--workloads", "nope"]).is_err());
+        assert!(
+            parse(&[
+                "run",
+                "--server",
+                "x",
+                "--members",
+                "h:1",
+                "--workloads",
+                "nope"
+            ])
+            .is_err()
+        );
         assert!(parse(&["run", "--server", "x", "--workloads", "get"]).is_err());
     }
 

@@ -8,13 +8,19 @@ use crate::fourlw::FourLetterError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("connecting a session to {member}: {source}; is the server up and serving (srvr answers Mode:)?")]
+    #[error(
+        "connecting a session to {member}: {source}; is the server up and serving (srvr answers Mode:)?"
+    )]
     Connect { member: String, source: zk::Error },
-    #[error("connecting a session to {member} took longer than {timeout:?}; the server is down or overloaded")]
+    #[error(
+        "connecting a session to {member} took longer than {timeout:?}; the server is down or overloaded"
+    )]
     ConnectTimeout { member: String, timeout: Duration },
     #[error("{what}: {source}")]
     Op { what: String, source: zk::Error },
-    #[error("{what}: {pending} requests still unanswered {waited:?} after they were due; the server stalled")]
+    #[error(
+        "{what}: {pending} requests still unanswered {waited:?} after they were due; the server stalled"
+    )]
     Stalled {
         what: String,
         pending: usize,

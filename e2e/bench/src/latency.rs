@@ -41,7 +41,9 @@ impl LatencyRecorder {
     /// Adds every value another recorder holds (per-task recorders are merged at the end).
     pub fn merge(&mut self, other: &LatencyRecorder) {
         // Same bounds on both sides, so adding cannot fail.
-        self.hist.add(&other.hist).expect("histograms with equal bounds");
+        self.hist
+            .add(&other.hist)
+            .expect("histograms with equal bounds");
     }
 
     pub fn count(&self) -> u64 {

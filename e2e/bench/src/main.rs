@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Table(args) => table(&args),
-        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(args))),
+        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(*args))),
         Command::HoldEphemerals(args) => runtime().and_then(|rt| {
             rt.block_on(workloads::hold::run(&args))
                 .context("holding sessions for the expiry workload")
@@ -75,7 +75,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         shape: args.shape.unwrap_or(args.members.len() as u32),
         rep: args.rep,
     };
-    let ctx = RunCtx::new(Cluster::new(args.members.clone()), args.pids.clone(), label, params);
+    let ctx = RunCtx::new(
+        Cluster::new(args.members.clone()),
+        args.pids.clone(),
+        label,
+        params,
+    );
     for workload in &args.workloads {
         eprintln!(
             "[{}] {} ({} member(s), rep {}): {}",
@@ -85,9 +90,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             ctx.label.rep,
             workload.name()
         );
-        let results = workloads::run(&ctx, *workload)
-            .await
-            .with_context(|| format!("workload {} against {}", workload.name(), ctx.label.server))?;
+        let results = workloads::run(&ctx, *workload).await.with_context(|| {
+            format!("workload {} against {}", workload.name(), ctx.label.server)
+        })?;
         let mut out = std::io::stdout().lock();
         for r in &results {
             writeln!(out, "{}", r.to_json_line()).context("writing a result to stdout")?;
@@ -120,5 +125,10 @@ fn now_hms() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60)
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
 }

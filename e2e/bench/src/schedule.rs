@@ -35,7 +35,8 @@ impl OpenLoopSchedule {
 
     /// How many requests are due `elapsed` after the start (request 0 is due at once).
     pub fn due_by(&self, elapsed: Duration) -> u64 {
-        let mut due = ((elapsed.as_secs_f64() * self.rate_per_sec).floor() as u64 + 1).min(self.total);
+        let mut due =
+            ((elapsed.as_secs_f64() * self.rate_per_sec).floor() as u64 + 1).min(self.total);
         // The float estimate can be one off at a boundary; settle it against intended_offset so
         // that the two never disagree about a request.
         while due < self.total && self.intended_offset(due) <= elapsed {
@@ -90,7 +91,10 @@ mod tests {
             assert!(s.due_by(at) > i, "request {i} not due at its intended time");
             if i > 0 {
                 let just_before = at - Duration::from_nanos(1000);
-                assert!(s.due_by(just_before) <= i, "request {i} due before its time");
+                assert!(
+                    s.due_by(just_before) <= i,
+                    "request {i} due before its time"
+                );
             }
         }
     }

@@ -38,34 +38,202 @@ const FIXED: &str = "fixed-rate";
 
 /// The rows of the table, in order. Everything else stays in the JSON lines.
 pub const SHOWN: &[FigureSpec] = &[
-    spec("create", MAX, "throughput_ops_s", "create: max throughput (ops/s)", true),
-    spec("create", FIXED, "p50_ms", "create: p50 at {rate_ops_s}/s (ms)", false),
-    spec("create", FIXED, "p99_ms", "create: p99 at {rate_ops_s}/s (ms)", false),
-    spec("create", FIXED, "p999_ms", "create: p99.9 at {rate_ops_s}/s (ms)", false),
-    spec("set", MAX, "throughput_ops_s", "setData: max throughput (ops/s)", true),
-    spec("set", FIXED, "p50_ms", "setData: p50 at {rate_ops_s}/s (ms)", false),
-    spec("set", FIXED, "p99_ms", "setData: p99 at {rate_ops_s}/s (ms)", false),
-    spec("set", FIXED, "p999_ms", "setData: p99.9 at {rate_ops_s}/s (ms)", false),
-    spec("get", MAX, "throughput_ops_s", "getData: max throughput (ops/s)", true),
-    spec("get", FIXED, "p50_ms", "getData: p50 at {rate_ops_s}/s (ms)", false),
-    spec("get", FIXED, "p99_ms", "getData: p99 at {rate_ops_s}/s (ms)", false),
-    spec("get", FIXED, "p999_ms", "getData: p99.9 at {rate_ops_s}/s (ms)", false),
-    spec("mix", MAX, "throughput_ops_s", "90/10 read/write: max throughput (ops/s)", true),
-    spec("mix", FIXED, "p50_ms", "90/10 read/write: p50 at {rate_ops_s}/s (ms)", false),
-    spec("mix", FIXED, "p99_ms", "90/10 read/write: p99 at {rate_ops_s}/s (ms)", false),
-    spec("mix", FIXED, "p999_ms", "90/10 read/write: p99.9 at {rate_ops_s}/s (ms)", false),
-    spec("mix", MAX, "rss_max_mib", "90/10 max throughput: peak RSS (MiB)", false),
-    spec("churn", MAX, "throughput_ops_s", "ephemeral create+delete: max (pairs/s)", true),
-    spec("churn", FIXED, "p99_ms", "ephemeral create+delete: p99 at {rate_ops_s}/s (ms)", false),
-    spec("watch-fire", "fire", "all_p50_ms", "watch fire, all {watchers} notified: p50 (ms)", false),
-    spec("watch-fire", "fire", "all_p99_ms", "watch fire, all {watchers} notified: p99 (ms)", false),
-    spec("resident", "resident", "rss_end_mib", "RSS with {znodes} znodes resident (MiB)", false),
-    spec("resident", "resident", "create_ops_s", "bulk create of {znodes} znodes (ops/s)", true),
-    spec("many-watches", "probe", "mean_ms", "{watches} watches: mean request latency (ms)", false),
-    spec("many-watches", "probe", "p99_ms", "{watches} watches: p99 request latency (ms)", false),
-    spec("many-watches", "probe", "rss_end_mib", "{watches} watches: RSS (MiB)", false),
-    spec("expiry", "expiry", "all_notified_ms", "{ephemerals} ephemerals expire: last heartbeat to all gone+notified (ms)", false),
-    spec("expiry", "expiry", "after_timeout_ms", "{ephemerals} ephemerals expire: time past the {timeout_ms} ms timeout (ms)", false),
+    spec(
+        "create",
+        MAX,
+        "throughput_ops_s",
+        "create: max throughput (ops/s)",
+        true,
+    ),
+    spec(
+        "create",
+        FIXED,
+        "p50_ms",
+        "create: p50 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "create",
+        FIXED,
+        "p99_ms",
+        "create: p99 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "create",
+        FIXED,
+        "p999_ms",
+        "create: p99.9 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "set",
+        MAX,
+        "throughput_ops_s",
+        "setData: max throughput (ops/s)",
+        true,
+    ),
+    spec(
+        "set",
+        FIXED,
+        "p50_ms",
+        "setData: p50 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "set",
+        FIXED,
+        "p99_ms",
+        "setData: p99 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "set",
+        FIXED,
+        "p999_ms",
+        "setData: p99.9 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "get",
+        MAX,
+        "throughput_ops_s",
+        "getData: max throughput (ops/s)",
+        true,
+    ),
+    spec(
+        "get",
+        FIXED,
+        "p50_ms",
+        "getData: p50 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "get",
+        FIXED,
+        "p99_ms",
+        "getData: p99 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "get",
+        FIXED,
+        "p999_ms",
+        "getData: p99.9 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "mix",
+        MAX,
+        "throughput_ops_s",
+        "90/10 read/write: max throughput (ops/s)",
+        true,
+    ),
+    spec(
+        "mix",
+        FIXED,
+        "p50_ms",
+        "90/10 read/write: p50 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "mix",
+        FIXED,
+        "p99_ms",
+        "90/10 read/write: p99 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "mix",
+        FIXED,
+        "p999_ms",
+        "90/10 read/write: p99.9 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "mix",
+        MAX,
+        "rss_max_mib",
+        "90/10 max throughput: peak RSS (MiB)",
+        false,
+    ),
+    spec(
+        "churn",
+        MAX,
+        "throughput_ops_s",
+        "ephemeral create+delete: max (pairs/s)",
+        true,
+    ),
+    spec(
+        "churn",
+        FIXED,
+        "p99_ms",
+        "ephemeral create+delete: p99 at {rate_ops_s}/s (ms)",
+        false,
+    ),
+    spec(
+        "watch-fire",
+        "fire",
+        "all_p50_ms",
+        "watch fire, all {watchers} notified: p50 (ms)",
+        false,
+    ),
+    spec(
+        "watch-fire",
+        "fire",
+        "all_p99_ms",
+        "watch fire, all {watchers} notified: p99 (ms)",
+        false,
+    ),
+    spec(
+        "resident",
+        "resident",
+        "rss_end_mib",
+        "RSS with {znodes} znodes resident (MiB)",
+        false,
+    ),
+    spec(
+        "resident",
+        "resident",
+        "create_ops_s",
+        "bulk create of {znodes} znodes (ops/s)",
+        true,
+    ),
+    spec(
+        "many-watches",
+        "probe",
+        "mean_ms",
+        "{watches} watches: mean request latency (ms)",
+        false,
+    ),
+    spec(
+        "many-watches",
+        "probe",
+        "p99_ms",
+        "{watches} watches: p99 request latency (ms)",
+        false,
+    ),
+    spec(
+        "many-watches",
+        "probe",
+        "rss_end_mib",
+        "{watches} watches: RSS (MiB)",
+        false,
+    ),
+    spec(
+        "expiry",
+        "expiry",
+        "all_notified_ms",
+        "{ephemerals} ephemerals expire: last heartbeat to all gone+notified (ms)",
+        false,
+    ),
+    spec(
+        "expiry",
+        "expiry",
+        "after_timeout_ms",
+        "{ephemerals} ephemerals expire: time past the {timeout_ms} ms timeout (ms)",
+        false,
+    ),
 ];
 
 /// The median; the mean of the middle two for an even count. `None` for no values.
@@ -92,7 +260,13 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// Which side the figure favours; `None` for a tie within 2 % or a missing side.
-pub fn better<'a>(spec: &FigureSpec, a_name: &'a str, b_name: &'a str, a: Option<f64>, b: Option<f64>) -> Option<&'a str> {
+pub fn better<'a>(
+    spec: &FigureSpec,
+    a_name: &'a str,
+    b_name: &'a str,
+    a: Option<f64>,
+    b: Option<f64>,
+) -> Option<&'a str> {
     let (a, b) = (a?, b?);
     let scale = a.abs().max(b.abs());
     if scale == 0.0 || (a - b).abs() <= scale * 0.02 {
@@ -158,7 +332,10 @@ pub fn build_rows(results: &[BenchResult], a_name: &str, b_name: &str) -> Vec<Ro
                 results
                     .iter()
                     .filter(|r| {
-                        r.server == server && r.shape == shape && r.workload == spec.workload && r.phase == spec.phase
+                        r.server == server
+                            && r.shape == shape
+                            && r.workload == spec.workload
+                            && r.phase == spec.phase
                     })
                     .collect::<Vec<_>>()
             };
@@ -167,7 +344,11 @@ pub fn build_rows(results: &[BenchResult], a_name: &str, b_name: &str) -> Vec<Ro
             if of_a.is_empty() && of_b.is_empty() {
                 continue;
             }
-            let values = |rs: &[&BenchResult]| rs.iter().filter_map(|r| r.figures.get(spec.figure).copied()).collect::<Vec<_>>();
+            let values = |rs: &[&BenchResult]| {
+                rs.iter()
+                    .filter_map(|r| r.figures.get(spec.figure).copied())
+                    .collect::<Vec<_>>()
+            };
             let va = values(&of_a);
             let vb = values(&of_b);
             let (a, b) = (median(&va), median(&vb));
@@ -191,16 +372,46 @@ pub fn build_rows(results: &[BenchResult], a_name: &str, b_name: &str) -> Vec<Ro
 pub fn render(rows: &[Row], a_name: &str, b_name: &str) -> String {
     let cell = |v: Option<f64>| v.map(format_value).unwrap_or_else(|| "–".to_string());
     let mut out = String::new();
-    let _ = writeln!(out, "| workload / figure | shape | {a_name} | {b_name} | ratio {a_name}/{b_name} | better |");
+    let _ = writeln!(
+        out,
+        "| workload / figure | shape | {a_name} | {b_name} | ratio {a_name}/{b_name} | better |"
+    );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
     for row in rows {
-        let shape = if row.shape == 1 { "1 member".to_string() } else { format!("{} members", row.shape) };
-        let ratio = row.ratio.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".to_string());
-        let better = row.better.clone().unwrap_or_else(|| if row.a.is_some() && row.b.is_some() { "≈".to_string() } else { "–".to_string() });
-        let _ = writeln!(out, "| {} | {shape} | {} | {} | {ratio} | {better} |", row.label, cell(row.a), cell(row.b));
+        let shape = if row.shape == 1 {
+            "1 member".to_string()
+        } else {
+            format!("{} members", row.shape)
+        };
+        let ratio = row
+            .ratio
+            .map(|r| format!("{r:.2}×"))
+            .unwrap_or_else(|| "–".to_string());
+        let better = row.better.clone().unwrap_or_else(|| {
+            if row.a.is_some() && row.b.is_some() {
+                "≈".to_string()
+            } else {
+                "–".to_string()
+            }
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {shape} | {} | {} | {ratio} | {better} |",
+            row.label,
+            cell(row.a),
+            cell(row.b)
+        );
     }
-    let reps: BTreeSet<usize> = rows.iter().flat_map(|r| [r.reps_a, r.reps_b]).filter(|&n| n > 0).collect();
-    let reps_text = reps.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" or ");
+    let reps: BTreeSet<usize> = rows
+        .iter()
+        .flat_map(|r| [r.reps_a, r.reps_b])
+        .filter(|&n| n > 0)
+        .collect();
+    let reps_text = reps
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" or ");
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -215,8 +426,19 @@ mod tests {
     use super::*;
     use crate::record::RunLabel;
 
-    fn result(server: &str, shape: u32, rep: u32, workload: &str, phase: &str, figures: &[(&str, f64)]) -> BenchResult {
-        let label = RunLabel { server: server.into(), shape, rep };
+    fn result(
+        server: &str,
+        shape: u32,
+        rep: u32,
+        workload: &str,
+        phase: &str,
+        figures: &[(&str, f64)],
+    ) -> BenchResult {
+        let label = RunLabel {
+            server: server.into(),
+            shape,
+            rep,
+        };
         let mut r = BenchResult::new(&label, workload, phase, "test").param("rate_ops_s", 1000);
         for (k, v) in figures {
             r.figure(k, *v);
@@ -245,7 +467,10 @@ mod tests {
         let throughput = SHOWN[0];
         let latency = SHOWN[1];
         assert!(throughput.higher_is_better && !latency.higher_is_better);
-        assert_eq!(better(&throughput, "a", "b", Some(10.0), Some(5.0)), Some("a"));
+        assert_eq!(
+            better(&throughput, "a", "b", Some(10.0), Some(5.0)),
+            Some("a")
+        );
         assert_eq!(better(&latency, "a", "b", Some(10.0), Some(5.0)), Some("b"));
         assert_eq!(better(&latency, "a", "b", Some(100.0), Some(101.0)), None);
         assert_eq!(better(&latency, "a", "b", None, Some(1.0)), None);
@@ -262,25 +487,75 @@ mod tests {
 
     #[test]
     fn labels_take_params() {
-        let r = result("corral", 1, 1, "get", FIXED, &[]).param("watches", 1_000_000).param("mode", "quick");
-        assert_eq!(fill_label("{watches} watches at {rate_ops_s}/s ({mode})", Some(&r)), "1000000 watches at 1000/s (quick)");
+        let r = result("corral", 1, 1, "get", FIXED, &[])
+            .param("watches", 1_000_000)
+            .param("mode", "quick");
+        assert_eq!(
+            fill_label("{watches} watches at {rate_ops_s}/s ({mode})", Some(&r)),
+            "1000000 watches at 1000/s (quick)"
+        );
         assert_eq!(fill_label("{missing}", None), "{missing}");
     }
 
     #[test]
     fn rows_take_the_median_per_server_and_shape() {
         let results = vec![
-            result("corral", 1, 1, "get", MAX, &[("throughput_ops_s", 30_000.0)]),
-            result("corral", 1, 2, "get", MAX, &[("throughput_ops_s", 10_000.0)]),
-            result("corral", 1, 3, "get", MAX, &[("throughput_ops_s", 20_000.0)]),
-            result("zookeeper", 1, 1, "get", MAX, &[("throughput_ops_s", 10_000.0)]),
-            result("zookeeper", 1, 2, "get", MAX, &[("throughput_ops_s", 5_000.0)]),
-            result("zookeeper", 3, 1, "get", MAX, &[("throughput_ops_s", 4_000.0)]),
+            result(
+                "corral",
+                1,
+                1,
+                "get",
+                MAX,
+                &[("throughput_ops_s", 30_000.0)],
+            ),
+            result(
+                "corral",
+                1,
+                2,
+                "get",
+                MAX,
+                &[("throughput_ops_s", 10_000.0)],
+            ),
+            result(
+                "corral",
+                1,
+                3,
+                "get",
+                MAX,
+                &[("throughput_ops_s", 20_000.0)],
+            ),
+            result(
+                "zookeeper",
+                1,
+                1,
+                "get",
+                MAX,
+                &[("throughput_ops_s", 10_000.0)],
+            ),
+            result(
+                "zookeeper",
+                1,
+                2,
+                "get",
+                MAX,
+                &[("throughput_ops_s", 5_000.0)],
+            ),
+            result(
+                "zookeeper",
+                3,
+                1,
+                "get",
+                MAX,
+                &[("throughput_ops_s", 4_000.0)],
+            ),
         ];
         let rows = build_rows(&results, "corral", "zookeeper");
         assert_eq!(rows.len(), 2, "{rows:?}");
         let one = &rows[0];
-        assert_eq!((one.label.as_str(), one.shape), ("getData: max throughput (ops/s)", 1));
+        assert_eq!(
+            (one.label.as_str(), one.shape),
+            ("getData: max throughput (ops/s)", 1)
+        );
         assert_eq!(one.a, Some(20_000.0));
         assert_eq!(one.b, Some(7_500.0));
         assert_eq!(one.ratio, Some(20_000.0 / 7_500.0));
@@ -302,8 +577,14 @@ mod tests {
         let order: Vec<(String, u32)> = rows.iter().map(|r| (r.label.clone(), r.shape)).collect();
         assert_eq!(order[0], ("create: max throughput (ops/s)".to_string(), 1));
         // Each get fixed-rate spec (p50, p99, p99.9) yields a row per shape; only p99 has a value.
-        let p99: Vec<_> = rows.iter().filter(|r| r.label.starts_with("getData: p99 at")).collect();
-        assert_eq!(p99.iter().map(|r| (r.shape, r.a)).collect::<Vec<_>>(), vec![(1, Some(1.0)), (3, Some(2.0))]);
+        let p99: Vec<_> = rows
+            .iter()
+            .filter(|r| r.label.starts_with("getData: p99 at"))
+            .collect();
+        assert_eq!(
+            p99.iter().map(|r| (r.shape, r.a)).collect::<Vec<_>>(),
+            vec![(1, Some(1.0)), (3, Some(2.0))]
+        );
     }
 
     #[test]
@@ -318,15 +599,24 @@ mod tests {
             .collect();
         let text = render(&rows, "corral", "zookeeper");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "| workload / figure | shape | corral | zookeeper | ratio corral/zookeeper | better |");
-        assert_eq!(lines[2], "| setData: p99 at 1000/s (ms) | 1 member | 0.500 | 2.00 | 0.25× | corral |");
+        assert_eq!(
+            lines[0],
+            "| workload / figure | shape | corral | zookeeper | ratio corral/zookeeper | better |"
+        );
+        assert_eq!(
+            lines[2],
+            "| setData: p99 at 1000/s (ms) | 1 member | 0.500 | 2.00 | 0.25× | corral |"
+        );
         assert!(text.contains("median over 1 repetition(s)"), "{text}");
     }
 
     #[test]
     fn every_spec_names_a_known_workload() {
         use clap::ValueEnum;
-        let names: Vec<&str> = crate::cli::Workload::value_variants().iter().map(|w| w.name()).collect();
+        let names: Vec<&str> = crate::cli::Workload::value_variants()
+            .iter()
+            .map(|w| w.name())
+            .collect();
         for s in SHOWN {
             assert!(names.contains(&s.workload), "{}", s.workload);
         }
@@ -334,11 +624,18 @@ mod tests {
 
     #[test]
     fn figures_missing_from_a_result_leave_the_cell_empty() {
-        let results = vec![result("corral", 1, 1, "mix", MAX, &[("throughput_ops_s", 1.0)])];
+        let results = vec![result(
+            "corral",
+            1,
+            1,
+            "mix",
+            MAX,
+            &[("throughput_ops_s", 1.0)],
+        )];
         let rows = build_rows(&results, "corral", "zookeeper");
         let rss = rows.iter().find(|r| r.label.contains("peak RSS")).unwrap();
         assert_eq!(rss.a, None);
-        let text = render(&[rss.clone()], "corral", "zookeeper");
+        let text = render(std::slice::from_ref(rss), "corral", "zookeeper");
         assert!(text.contains("| – | – | – | – |"), "{text}");
     }
 

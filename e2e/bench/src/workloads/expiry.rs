@@ -43,10 +43,15 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     let members = ctx.cluster.members();
     // The watcher sits on the last member: in an ensemble it sees the expiries as a follower
     // applies them (the first member is where session 0 of the holders is).
-    let watcher = ctx.cluster.connect(members.len() - 1, p.session_timeout).await?;
+    let watcher = ctx
+        .cluster
+        .connect(members.len() - 1, p.session_timeout)
+        .await?;
     let base = ctx.base_path("expiry");
     ensure_path(&watcher, &base).await?;
-    let parents: Vec<String> = (0..p.expiry_sessions).map(|i| format!("{base}/s{i}")).collect();
+    let parents: Vec<String> = (0..p.expiry_sessions)
+        .map(|i| format!("{base}/s{i}"))
+        .collect();
     create_all(
         std::slice::from_ref(&watcher),
         parents.iter().cloned(),
@@ -111,7 +116,10 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     r.figure("negotiated_timeout_max_ms", max_timeout as f64);
     r.figure("touch_window_ms", touch_window as f64);
     r.figure("touch_to_kill_ms", ms(killed - touched));
-    r.figure("first_deletion_ms", ms(deletions.first.saturating_duration_since(touched)));
+    r.figure(
+        "first_deletion_ms",
+        ms(deletions.first.saturating_duration_since(touched)),
+    );
     r.figure("all_notified_ms", ms(all));
     r.figure("after_timeout_ms", ms(all) - max_timeout as f64);
     r.figure("deletion_spread_ms", ms(deletions.last - deletions.first));
@@ -120,9 +128,13 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
 }
 
 /// Starts `corral-bench hold-ephemerals` and waits for its READY line.
-async fn spawn_holder(ctx: &RunCtx, base: &str) -> Result<(tokio::process::Child, HolderLines, (u64, u64)), BenchError> {
+async fn spawn_holder(
+    ctx: &RunCtx,
+    base: &str,
+) -> Result<(tokio::process::Child, HolderLines, (u64, u64)), BenchError> {
     let p = &ctx.params;
-    let exe = std::env::current_exe().map_err(|e| BenchError::Child(format!("cannot find this program to re-run it: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| BenchError::Child(format!("cannot find this program to re-run it: {e}")))?;
     let mut child = Command::new(exe)
         .arg("hold-ephemerals")
         .arg("--members")
@@ -168,7 +180,10 @@ type HolderLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 /// Asks the holder to renew every session and waits for its answer; returns the instant the
 /// answer arrived (every session's last heartbeat is before it) and the child's own measure of
 /// how long the renewal took (the spread of those heartbeats).
-async fn touch(child: &mut tokio::process::Child, lines: &mut HolderLines) -> Result<(Instant, u64), BenchError> {
+async fn touch(
+    child: &mut tokio::process::Child,
+    lines: &mut HolderLines,
+) -> Result<(Instant, u64), BenchError> {
     let stdin = child
         .stdin
         .as_mut()
@@ -183,7 +198,12 @@ async fn touch(child: &mut tokio::process::Child, lines: &mut HolderLines) -> Re
         .map_err(|e| BenchError::Child(format!("asking it to renew its sessions: {e}")))?;
     let line = tokio::time::timeout(OP_TIMEOUT, lines.next_line())
         .await
-        .map_err(|_| BenchError::Child(format!("no answer to {} within {OP_TIMEOUT:?}", hold::TOUCH)))?
+        .map_err(|_| {
+            BenchError::Child(format!(
+                "no answer to {} within {OP_TIMEOUT:?}",
+                hold::TOUCH
+            ))
+        })?
         .map_err(|e| BenchError::Child(format!("reading its stdout: {e}")))?;
     let touched = Instant::now();
     let window = line
@@ -206,7 +226,10 @@ async fn set_exists_watches(
             Ok(Ok((stat, _))) => Err(BenchError::Check(format!(
                 "{path} should be an ephemeral of a holder session, found {stat:?}"
             ))),
-            Ok(Err(source)) => Err(BenchError::Op { what: what(), source }),
+            Ok(Err(source)) => Err(BenchError::Op {
+                what: what(),
+                source,
+            }),
             Err(_) => Err(BenchError::Stalled {
                 what: what(),
                 pending: 1,
@@ -242,7 +265,10 @@ async fn collect_deletions(watches: Vec<zk::OneshotWatcher>) -> Result<Deletions
             )));
         }
         span = Some(match span {
-            None => Deletions { first: at, last: at },
+            None => Deletions {
+                first: at,
+                last: at,
+            },
             Some(s) => Deletions {
                 first: s.first.min(at),
                 last: s.last.max(at),

@@ -78,7 +78,10 @@ pub async fn run(args: &HoldArgs) -> Result<(), BenchError> {
         .buffer_unordered(WINDOW)
         .try_for_each(|()| async { Ok(()) })
         .await?;
-    let timeouts: Vec<u128> = clients.iter().map(|c| c.session_timeout().as_millis()).collect();
+    let timeouts: Vec<u128> = clients
+        .iter()
+        .map(|c| c.session_timeout().as_millis())
+        .collect();
     let min = timeouts.iter().min().copied().unwrap_or(0);
     let max = timeouts.iter().max().copied().unwrap_or(0);
     {
@@ -103,7 +106,11 @@ pub async fn run(args: &HoldArgs) -> Result<(), BenchError> {
     };
     match tokio::time::timeout(ORPHAN_BOUND, serve).await {
         Ok(result) => result?,
-        Err(_) => return Err(BenchError::Child(format!("not killed within {ORPHAN_BOUND:?}; exiting"))),
+        Err(_) => {
+            return Err(BenchError::Child(format!(
+                "not killed within {ORPHAN_BOUND:?}; exiting"
+            )));
+        }
     }
     Ok(())
 }
@@ -114,7 +121,10 @@ mod tests {
 
     #[test]
     fn the_ready_line_round_trips() {
-        assert_eq!(parse_ready_line(&ready_line(4000, 6000)), Some((4000, 6000)));
+        assert_eq!(
+            parse_ready_line(&ready_line(4000, 6000)),
+            Some((4000, 6000))
+        );
         assert_eq!(parse_ready_line("READY 4000"), None);
         assert_eq!(parse_ready_line("READY 1 2 3"), None);
         assert_eq!(parse_ready_line("ready 1 2"), None);

@@ -33,12 +33,23 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     let base = ctx.base_path("many-watches");
     ensure_path(&setup[0], &base).await?;
     let nodes: Vec<String> = (0..p.watch_nodes).map(|j| format!("{base}/w{j}")).collect();
-    create_all(&setup, nodes.iter().cloned(), &value(p.value_bytes), &persistent(), 256, false).await?;
+    create_all(
+        &setup,
+        nodes.iter().cloned(),
+        &value(p.value_bytes),
+        &persistent(),
+        256,
+        false,
+    )
+    .await?;
     let keys = ensure_keys(ctx, &setup).await?;
     drop(setup);
 
     let sampler = ctx.sample_rss();
-    let holders = ctx.cluster.connect_many(0, p.watch_sessions, p.session_timeout).await?;
+    let holders = ctx
+        .cluster
+        .connect_many(0, p.watch_sessions, p.session_timeout)
+        .await?;
     let started = Instant::now();
     let watchers = set_watches(&holders, &nodes).await?;
     let set_time = started.elapsed();
@@ -86,14 +97,20 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     probe.latency.summary().add_to("", &mut r.figures);
     r.figure("server_watch_count", server_watches as f64);
     r.figure("watch_set_s", set_time.as_secs_f64());
-    r.figure("watch_set_per_s", expected as f64 / set_time.as_secs_f64().max(1e-9));
+    r.figure(
+        "watch_set_per_s",
+        expected as f64 / set_time.as_secs_f64().max(1e-9),
+    );
     r.figure("achieved_ops_s", probe.achieved_rate);
     Ok(vec![r])
 }
 
 /// Every holder sets a data watch on every node; returns the watchers, which must outlive the
 /// measurement (dropping one removes its watch).
-async fn set_watches(holders: &[zk::Client], nodes: &[String]) -> Result<Vec<zk::OneshotWatcher>, BenchError> {
+async fn set_watches(
+    holders: &[zk::Client],
+    nodes: &[String],
+) -> Result<Vec<zk::OneshotWatcher>, BenchError> {
     let per_session = futures::stream::iter(holders.iter().map(|client| async move {
         futures::stream::iter(nodes.iter().map(|path| async move {
             match tokio::time::timeout(OP_TIMEOUT, client.get_and_watch_data(path)).await {

@@ -94,7 +94,8 @@ pub async fn create_all(
         let data = data.to_vec();
         let options = options.clone();
         async move {
-            let created = tokio::time::timeout(OP_TIMEOUT, client.create(&path, &data, &options)).await;
+            let created =
+                tokio::time::timeout(OP_TIMEOUT, client.create(&path, &data, &options)).await;
             match created {
                 Ok(Ok(_)) => Ok(1u64),
                 Ok(Err(zk::Error::NodeExists)) if tolerate_existing => Ok(1),
@@ -120,7 +121,9 @@ pub async fn create_all(
 /// `/bench/kv/k<j>`, shared by every run on a server.
 pub async fn ensure_keys(ctx: &RunCtx, clients: &[zk::Client]) -> Result<Vec<String>, BenchError> {
     crate::sessions::ensure_path(&clients[0], "/bench/kv").await?;
-    let keys: Vec<String> = (0..ctx.params.keys).map(|j| format!("/bench/kv/k{j}")).collect();
+    let keys: Vec<String> = (0..ctx.params.keys)
+        .map(|j| format!("/bench/kv/k{j}"))
+        .collect();
     let value = crate::sessions::value(ctx.params.value_bytes);
     create_all(
         clients,

@@ -88,7 +88,7 @@ impl OpSource {
             OpKind::Set => set(client, key(), &self.value),
             OpKind::Mix => {
                 // The high bits choose read or write so the choice is independent of the key.
-                if (pick >> 40) % 10 == 0 {
+                if (pick >> 40).is_multiple_of(10) {
                     set(client, key(), &self.value)
                 } else {
                     get(client, key())
@@ -98,7 +98,12 @@ impl OpSource {
                 let client = client.clone();
                 let path = format!("{}/n{seq}", self.base);
                 let value = Arc::clone(&self.value);
-                Box::pin(async move { client.create(&path, &value, &persistent()).await.map(|_| ()) })
+                Box::pin(async move {
+                    client
+                        .create(&path, &value, &persistent())
+                        .await
+                        .map(|_| ())
+                })
             }
             OpKind::Churn => {
                 let client = client.clone();
@@ -130,7 +135,10 @@ fn set(client: &zk::Client, key: &str, value: &[u8]) -> OpFuture {
 
 pub async fn run(ctx: &RunCtx, kind: OpKind) -> Result<Vec<BenchResult>, BenchError> {
     let p = &ctx.params;
-    let clients = ctx.cluster.connect_many(0, p.sessions, p.session_timeout).await?;
+    let clients = ctx
+        .cluster
+        .connect_many(0, p.sessions, p.session_timeout)
+        .await?;
     let keys = match kind {
         OpKind::Set | OpKind::Get | OpKind::Mix => ensure_keys(ctx, &clients).await?,
         OpKind::Create | OpKind::Churn => Vec::new(),
@@ -172,11 +180,21 @@ pub async fn run(ctx: &RunCtx, kind: OpKind) -> Result<Vec<BenchResult>, BenchEr
         .param("phase_s", p.phase.as_secs_f64())
         .param("value_bytes", p.value_bytes)
         .with_rss(rss);
-    max.figure("throughput_ops_s", closed.ops as f64 / p.phase.as_secs_f64());
+    max.figure(
+        "throughput_ops_s",
+        closed.ops as f64 / p.phase.as_secs_f64(),
+    );
     max.figure("ops", closed.ops as f64);
-    closed.latency.summary().add_to("service_", &mut max.figures);
+    closed
+        .latency
+        .summary()
+        .add_to("service_", &mut max.figures);
 
-    let rate = if kind.is_write_rate() { p.write_rate } else { p.read_rate };
+    let rate = if kind.is_write_rate() {
+        p.write_rate
+    } else {
+        p.read_rate
+    };
     let sampler = ctx.sample_rss();
     let open = open_loop(Arc::new(source("fixed")), &clients, rate, p.phase).await?;
     let rss = sampler.finish();
@@ -267,7 +285,8 @@ async fn closed_loop(
         latency: LatencyRecorder::new(),
     };
     while let Some(joined) = tasks.join_next().await {
-        let (ops, latency) = joined.map_err(|e| BenchError::Check(format!("a load task failed: {e}")))??;
+        let (ops, latency) =
+            joined.map_err(|e| BenchError::Check(format!("a load task failed: {e}")))??;
         outcome.ops += ops;
         outcome.latency.merge(&latency);
     }

@@ -21,7 +21,10 @@ const CATCH_UP: Duration = Duration::from_secs(120);
 
 pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     let p = &ctx.params;
-    let clients = ctx.cluster.connect_many(0, p.sessions, p.session_timeout).await?;
+    let clients = ctx
+        .cluster
+        .connect_many(0, p.sessions, p.session_timeout)
+        .await?;
     let base = ctx.base_path("resident");
     ensure_path(&clients[0], &base).await?;
     let parents = p.resident_znodes.div_ceil(PER_PARENT);
@@ -62,7 +65,10 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
         .param("value_bytes", p.value_bytes)
         .param("settle_s", p.resident_settle.as_secs_f64())
         .with_rss(rss.clone());
-    r.figure("create_ops_s", created as f64 / create_time.as_secs_f64().max(1e-9));
+    r.figure(
+        "create_ops_s",
+        created as f64 / create_time.as_secs_f64().max(1e-9),
+    );
     r.figure("rss_start_mib", rss.first_sum_kib as f64 / 1024.0);
     r.figure(
         "rss_growth_mib",

@@ -21,7 +21,10 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     let p = &ctx.params;
     let writer = ctx.cluster.connect(0, p.session_timeout).await?;
     // Watchers start at member 1 so that, in an ensemble, most of them are not on the writer's.
-    let watchers = ctx.cluster.connect_many(1, p.fire_watchers, p.session_timeout).await?;
+    let watchers = ctx
+        .cluster
+        .connect_many(1, p.fire_watchers, p.session_timeout)
+        .await?;
     let base = ctx.base_path("watch-fire");
     crate::sessions::ensure_path(&writer, &base).await?;
     let path = format!("{base}/fired");
@@ -84,10 +87,12 @@ type Arrival = tokio::task::JoinHandle<Result<Instant, BenchError>>;
 /// Sets a data watch on `path` from every watcher session and returns, per watcher, a task
 /// that resolves to the instant its event arrived. Returns once every watch is registered.
 async fn arm(watchers: &[zk::Client], path: &str) -> Result<Vec<Arrival>, BenchError> {
-    let replies = futures::future::join_all(watchers.iter().map(|c| c.get_and_watch_data(path))).await;
+    let replies =
+        futures::future::join_all(watchers.iter().map(|c| c.get_and_watch_data(path))).await;
     let mut arrivals = Vec::with_capacity(replies.len());
     for reply in replies {
-        let (_, _, watcher) = reply.map_err(BenchError::op(format!("getData {path} with a watch")))?;
+        let (_, _, watcher) =
+            reply.map_err(BenchError::op(format!("getData {path} with a watch")))?;
         arrivals.push(tokio::spawn(async move {
             let event = watcher.changed().await;
             let at = Instant::now();
