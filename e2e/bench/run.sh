@@ -7,8 +7,9 @@
 # (corral, zookeeper, corral, zookeeper, ...), every server starts fresh for each group of
 # workloads, and the table shows the median over the repetitions.
 #
-#   --quick            1 repetition, small counts, 2 s phases (100k znodes, 100k watches,
-#                      100 × 200 ephemerals); under 5 minutes on 2 cores. CI's smoke test.
+#   --quick            1 repetition, small counts, 1.5 s phases (100k znodes, 100k watches,
+#                      100 × 200 ephemerals); about 3.5 minutes on 2 cores (more on a busy
+#                      machine), plus the release build. CI's smoke test.
 #   (default: full)    3 repetitions, 15 s phases, 1M znodes, 1M watches, 1000 × 200 ephemerals;
 #                      expect about 70 minutes on 2 cores (22 per repetition).
 #   --reps N           repetitions per server and shape.
@@ -69,7 +70,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)

@@ -220,8 +220,8 @@ impl Params {
         let quick = Params {
             sessions: 32,
             inflight: 4,
-            phase: Duration::from_secs(2),
-            warmup: Duration::from_millis(500),
+            phase: Duration::from_millis(1500),
+            warmup: Duration::from_millis(300),
             keys: 1000,
             value_bytes: 100,
             write_rate: 1000.0,
