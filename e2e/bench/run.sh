@@ -142,12 +142,15 @@ results="$out/results.jsonl"
 : >"$results"
 
 # Binaries: the workspace's release builds unless given.
+build_secs=0
 if [ -z "${BENCH_BIN:-}" ] || [ -z "${CORRAL_BIN:-}" ]; then
     compat_log "building corral-sidecar and corral-bench (release)"
+    build_started=$SECONDS
     (cd "$REPO_ROOT" && timeout 3600 cargo build --release -p corral-sidecar -p corral-bench --quiet) || {
         compat_log "cargo build --release -p corral-sidecar -p corral-bench failed"
         exit 1
     }
+    build_secs=$((SECONDS - build_started))
 fi
 BENCH_BIN="${BENCH_BIN:-$REPO_ROOT/target/release/corral-bench}"
 export CORRAL_BIN="${CORRAL_BIN:-$REPO_ROOT/target/release/corral-sidecar}"
@@ -312,7 +315,7 @@ elapsed=$((SECONDS - started_at))
 {
     echo "## corral vs Apache ZooKeeper 3.8.0 ($mode mode)"
     echo
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); took $((elapsed / 60)) min $((elapsed % 60)) s"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); took $((elapsed / 60)) min $((elapsed % 60)) s, of which ${build_secs} s building"
     echo "- machine: $(nproc) CPUs (${cpu_model:-unknown model}), $mem_total memory, kernel $(uname -r)"
     echo "- disk under the data dirs: ${disk_device:-unknown} ${disk_info:+(name type size rotational model: $disk_info)}"
     echo "- ZooKeeper: 3.8.0 (Debian), $(java -version 2>&1 | head -n 1), JVM heap -Xmx$heap; corral: $(basename "$CORRAL_BIN") release build"
