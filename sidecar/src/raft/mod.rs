@@ -121,6 +121,8 @@ pub struct ConsensusOptions {
     pub snapshot_retain: usize,
     /// Take a snapshot after this many entries (zoo.cfg snapCount).
     pub snapshot_every: u64,
+    /// Mutual TLS to other members (sslQuorum); plain TCP when `None`.
+    pub peer_tls: Option<crate::tls::QuorumTls>,
 }
 
 impl ConsensusOptions {
@@ -132,6 +134,7 @@ impl ConsensusOptions {
             extended_types_enabled: false,
             snapshot_retain: 3,
             snapshot_every: 100_000,
+            peer_tls: None,
         }
     }
 }
@@ -193,7 +196,13 @@ impl Consensus {
                 .validate()
                 .map_err(|e| ConsensusError::Start(e.to_string()))?,
         );
-        let network = PeerNetwork::new(opts.node_id, ClientOptions::default());
+        let network = PeerNetwork::new(
+            opts.node_id,
+            ClientOptions {
+                tls: opts.peer_tls.clone(),
+                ..ClientOptions::default()
+            },
+        );
         let raft = Raft::new(
             opts.node_id,
             config,
