@@ -91,3 +91,6 @@ pub fn x509_identity(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
     let (_, cert) = X509Certificate::from_der(first.as_ref()).ok()?;
     Some(dn::java_rfc2253(cert.subject()))
 }
+
+#[cfg(test)]
+mod tests;
