@@ -15,6 +15,7 @@ pub mod ensemble;
 pub mod netns;
 pub mod proxy;
 pub mod raw;
+pub mod tls;
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
