@@ -263,7 +263,7 @@ impl TlsServer {
         let plain_port = config.plain_port.then(free_port);
         let mut cfg = format!(
             "tickTime=2000\ndataDir={}\nsecureClientPort={secure_port}\n\
-             secureClientPortAddress=127.0.0.1\nclientPortAddress=127.0.0.1\n\
+             secureClientPortAddress=127.0.0.1\n\
              serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
              ssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
              ssl.trustStore.location={}\nssl.trustStore.type=PEM\n\
@@ -273,7 +273,8 @@ impl TlsServer {
             files.trust_store.display(),
         );
         if let Some(port) = plain_port {
-            cfg.push_str(&format!("clientPort={port}\n"));
+            // ZooKeeper refuses clientPortAddress without clientPort.
+            cfg.push_str(&format!("clientPort={port}\nclientPortAddress=127.0.0.1\n"));
         }
         if let Some(auth) = config.client_auth {
             cfg.push_str(&format!("ssl.clientAuth={auth}\n"));
