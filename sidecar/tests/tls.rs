@@ -123,19 +123,37 @@ async fn a_client_certificate_from_another_ca_is_refused() {
         extra: &[],
     })
     .await;
-    server.wait_serving(&connector(&ca.pem(), Some(&good))).await;
+    server
+        .wait_serving(&connector(&ca.pem(), Some(&good)))
+        .await;
 
     mark(&server, "client certificate from another CA");
     let refused = tls_session(server.secure_addr(), &connector(&ca.pem(), Some(&stranger))).await;
-    assert!(refused.is_err(), "a certificate from another CA was accepted");
+    assert!(
+        refused.is_err(),
+        "a certificate from another CA was accepted"
+    );
     let refused = server.client(stranger.zk_tls(&ca.pem())).await;
-    assert!(refused.is_err(), "zookeeper-client got a session with a stranger's certificate");
+    assert!(
+        refused.is_err(),
+        "zookeeper-client got a session with a stranger's certificate"
+    );
 
-    mark(&server, "no client certificate (ssl.clientAuth defaults to need)");
+    mark(
+        &server,
+        "no client certificate (ssl.clientAuth defaults to need)",
+    );
     let refused = tls_session(server.secure_addr(), &connector(&ca.pem(), None)).await;
-    assert!(refused.is_err(), "a client without a certificate was accepted");
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was accepted"
+    );
 
-    assert!(tls_session(server.secure_addr(), &connector(&ca.pem(), Some(&good))).await.is_ok());
+    assert!(
+        tls_session(server.secure_addr(), &connector(&ca.pem(), Some(&good)))
+            .await
+            .is_ok()
+    );
     if server.backend() == Backend::Corral {
         assert!(server.log().contains("TLS handshake with a client failed"));
     }
@@ -156,7 +174,10 @@ async fn ssl_client_auth_want_serves_clients_without_a_certificate() {
     .await;
     server.wait_serving(&connector(&ca.pem(), None)).await;
     let anonymous = zk::TlsOptions::new().with_pem_ca(&ca.pem()).unwrap();
-    let client = server.client(anonymous).await.expect("a session without a certificate");
+    let client = server
+        .client(anonymous)
+        .await
+        .expect("a session without a certificate");
     let ids = bounded!(client.list_auth_users()).expect("whoami");
     assert!(
         ids.iter().all(|id| id.scheme() != "x509"),
@@ -184,8 +205,13 @@ async fn x509_acls_grant_by_certificate_subject() {
         extra: &[],
     })
     .await;
-    server.wait_serving(&connector(&ca.pem(), Some(&alice_id))).await;
-    let alice = server.client(alice_id.zk_tls(&ca.pem())).await.expect("alice");
+    server
+        .wait_serving(&connector(&ca.pem(), Some(&alice_id)))
+        .await;
+    let alice = server
+        .client(alice_id.zk_tls(&ca.pem()))
+        .await
+        .expect("alice");
     let bob = server.client(bob_id.zk_tls(&ca.pem())).await.expect("bob");
     let plain = common::connect_bounded(
         common::default_connector(),
@@ -198,7 +224,8 @@ async fn x509_acls_grant_by_certificate_subject() {
     let alice_dn = "CN=alice,O=Corral";
     let ids = bounded!(alice.list_auth_users()).expect("whoami");
     assert!(
-        ids.iter().any(|id| id.scheme() == "x509" && id.user() == alice_dn),
+        ids.iter()
+            .any(|id| id.scheme() == "x509" && id.user() == alice_dn),
         "alice's ids: {ids:?}"
     );
 
@@ -281,7 +308,10 @@ async fn rotated_certificates_are_used_without_a_restart() {
     .await;
     let trusts_both_as_1 = connector(&both, Some(&client1));
     server.wait_serving(&trusts_both_as_1).await;
-    let before = server.client(client1.zk_tls(&ca1.pem())).await.expect("session before");
+    let before = server
+        .client(client1.zk_tls(&ca1.pem()))
+        .await
+        .expect("session before");
     bounded!(before.create("/rotation", b"v1", &open())).expect("create");
     assert_eq!(
         server_certificate_cn(server.secure_addr(), &trusts_both_as_1).await,
@@ -297,27 +327,50 @@ async fn rotated_certificates_are_used_without_a_restart() {
     mark(&server, "rotate: server-2 from CA 2, trust CA 1 and CA 2");
     replace_file(&server.files.key_store, &ca2.issue("server-2").key_store());
     replace_file(&server.files.trust_store, &both);
-    common::eventually("the new server certificate is presented", Duration::from_secs(20), || async {
-        (server_certificate_cn(server.secure_addr(), &trusts_both_as_1).await.as_deref()
-            == Some("server-2"))
-        .then_some(())
-    })
+    common::eventually(
+        "the new server certificate is presented",
+        Duration::from_secs(20),
+        || async {
+            (server_certificate_cn(server.secure_addr(), &trusts_both_as_1)
+                .await
+                .as_deref()
+                == Some("server-2"))
+            .then_some(())
+        },
+    )
     .await;
     let session = tls_session(server.secure_addr(), &connector(&both, Some(&client2))).await;
-    assert!(session.is_ok(), "a client of the newly trusted CA: {session:?}");
-    let after = server.client(client2.zk_tls(&both)).await.expect("session after");
+    assert!(
+        session.is_ok(),
+        "a client of the newly trusted CA: {session:?}"
+    );
+    let after = server
+        .client(client2.zk_tls(&both))
+        .await
+        .expect("session after");
     let (data, _) = bounded!(after.get_data("/rotation")).expect("read after rotation");
     assert_eq!(data, b"v1");
     // The connection made before the rotation keeps working.
     bounded!(before.set_data("/rotation", b"v2", None)).expect("the old connection still works");
 
-    mark(&server, "a broken key store is refused and the last good one kept");
-    std::fs::write(&server.files.key_store, "-----BEGIN CERTIFICATE-----\nnot base64!\n")
-        .unwrap();
-    common::eventually("the bad file is reported", Duration::from_secs(20), || async {
-        let log = server.log();
-        (log.contains("cannot reload TLS certificates") && log.contains("server.pem")).then_some(())
-    })
+    mark(
+        &server,
+        "a broken key store is refused and the last good one kept",
+    );
+    std::fs::write(
+        &server.files.key_store,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n",
+    )
+    .unwrap();
+    common::eventually(
+        "the bad file is reported",
+        Duration::from_secs(20),
+        || async {
+            let log = server.log();
+            (log.contains("cannot reload TLS certificates") && log.contains("server.pem"))
+                .then_some(())
+        },
+    )
     .await;
     assert_eq!(
         server_certificate_cn(server.secure_addr(), &trusts_both_as_1).await,

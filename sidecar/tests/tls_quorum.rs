@@ -69,7 +69,11 @@ async fn an_ensemble_replicates_over_mutual_tls_and_refuses_other_cas() {
     }
     for member in ensemble.members() {
         let log = std::fs::read_to_string(member.log_path()).unwrap_or_default();
-        assert!(log.contains("serving Raft peers") && log.contains("tls=true"), "member {}", member.index());
+        assert!(
+            log.contains("serving Raft peers") && log.contains("tls=true"),
+            "member {}",
+            member.index()
+        );
     }
 
     // An outsider with a certificate from another CA claims member 1 as its peer: it bootstraps a

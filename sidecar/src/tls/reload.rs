@@ -170,9 +170,9 @@ mod tests {
     fn a_bad_start_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
-        let err = Reloadable::load("test", vec![missing], |_| Ok(0u32))
-            .err()
-            .expect("missing files fail the start");
+        let Err(err) = Reloadable::load("test", vec![missing], |_| Ok(0u32)) else {
+            panic!("missing files fail the start");
+        };
         assert!(err.to_string().contains("missing.pem"), "{err}");
     }
 }

@@ -7,9 +7,9 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, PublicKeyData as _,
     SigningKey as _,
 };
-use x509_parser::prelude::{FromDer as _, X509Certificate};
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use super::material::{self, Files};
 use super::{TlsError, provider, x509_identity};
@@ -40,7 +40,9 @@ impl Ca {
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::OrganizationName, "Corral");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Corral");
         params.distinguished_name.push(DnType::CommonName, cn);
         let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer).unwrap();
@@ -54,7 +56,10 @@ impl Ca {
         let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
         let issuer = ca.subject().as_raw().to_vec();
         // ecdsa-with-SHA256
-        let algorithm = tlv(0x30, &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
+        let algorithm = tlv(
+            0x30,
+            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+        );
         let validity = tlv(
             0x30,
             &[tlv(0x17, b"000101000000Z"), tlv(0x18, b"20991231235959Z")].concat(),
@@ -79,7 +84,12 @@ impl Ca {
         let signature = self.key.sign(&tbs).unwrap();
         let der = tlv(
             0x30,
-            &[tbs, algorithm, tlv(0x03, &[&[0u8][..], &signature].concat())].concat(),
+            &[
+                tbs,
+                algorithm,
+                tlv(0x03, &[&[0u8][..], &signature].concat()),
+            ]
+            .concat(),
         );
         let pem = format!(
             "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
@@ -104,7 +114,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             out.push(if i <= chunk.len() {
@@ -169,10 +183,8 @@ async fn handshake(
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let acceptor = TlsAcceptor::from(Arc::new(server));
     let name = ServerName::try_from(name.to_string()).unwrap();
-    let (accepted, _connected) = tokio::join!(
-        acceptor.accept(server_io),
-        client.connect(name, client_io)
-    );
+    let (accepted, _connected) =
+        tokio::join!(acceptor.accept(server_io), client.connect(name, client_io));
     accepted
         .map(|stream| x509_identity(stream.get_ref().1.peer_certificates()))
         .map_err(|e| e.to_string())
@@ -188,19 +200,46 @@ async fn client_certificates_follow_ssl_client_auth() {
     let stranger = other.leaf("client", &[]);
     let config = |auth| material::server_config(&stores, auth, &files, &provider()).unwrap();
 
-    let seen = handshake(config(ClientAuth::Need), client(&ca, Some(&good)), "localhost").await;
+    let seen = handshake(
+        config(ClientAuth::Need),
+        client(&ca, Some(&good)),
+        "localhost",
+    )
+    .await;
     assert_eq!(seen, Ok(Some("CN=client,O=Corral".to_string())));
-    let refused = handshake(config(ClientAuth::Need), client(&ca, Some(&stranger)), "localhost");
-    assert!(refused.await.is_err(), "a certificate from another CA is refused");
+    let refused = handshake(
+        config(ClientAuth::Need),
+        client(&ca, Some(&stranger)),
+        "localhost",
+    );
+    assert!(
+        refused.await.is_err(),
+        "a certificate from another CA is refused"
+    );
     let missing = handshake(config(ClientAuth::Need), client(&ca, None), "localhost").await;
-    assert!(missing.is_err(), "need: a client without a certificate is refused");
+    assert!(
+        missing.is_err(),
+        "need: a client without a certificate is refused"
+    );
 
     let seen = handshake(config(ClientAuth::Want), client(&ca, None), "localhost").await;
     assert_eq!(seen, Ok(None), "want: no certificate, no x509 identity");
-    let refused = handshake(config(ClientAuth::Want), client(&ca, Some(&stranger)), "localhost");
-    assert!(refused.await.is_err(), "want: a presented certificate is still checked");
+    let refused = handshake(
+        config(ClientAuth::Want),
+        client(&ca, Some(&stranger)),
+        "localhost",
+    );
+    assert!(
+        refused.await.is_err(),
+        "want: a presented certificate is still checked"
+    );
 
-    let seen = handshake(config(ClientAuth::None), client(&ca, Some(&good)), "localhost").await;
+    let seen = handshake(
+        config(ClientAuth::None),
+        client(&ca, Some(&good)),
+        "localhost",
+    )
+    .await;
     assert_eq!(seen, Ok(None), "none: no certificate is asked for");
 }
 
@@ -212,25 +251,30 @@ async fn version_1_certificates_are_accepted_from_a_trusted_ca_only() {
     // kazoo's client, accepts it; rustls clients would not, so the handshakes below use v3).
     let (v1_cert, v1_key) = ca.v1_leaf("localhost");
     let (v1_stores, v1_files) = stores(&v1_cert, &v1_key, &ca);
-    assert!(
-        material::server_config(&v1_stores, ClientAuth::Need, &v1_files, &provider()).is_ok()
-    );
+    assert!(material::server_config(&v1_stores, ClientAuth::Need, &v1_files, &provider()).is_ok());
     let (server_cert, server_key) = ca.leaf("server", &["localhost"]);
     let (stores, files) = stores(&server_cert, &server_key, &ca);
-    let config = || material::server_config(&stores, ClientAuth::Need, &files, &provider()).unwrap();
+    let config =
+        || material::server_config(&stores, ClientAuth::Need, &files, &provider()).unwrap();
     let v1 = ca.v1_leaf("v1-client");
     let seen = handshake(config(), client(&ca, Some(&v1)), "localhost").await;
     assert_eq!(seen, Ok(Some("CN=v1-client".to_string())));
     let forged = other.v1_leaf("v1-client");
     let refused = handshake(config(), client(&ca, Some(&forged)), "localhost").await;
-    assert!(refused.is_err(), "a v1 certificate from another CA is refused");
+    assert!(
+        refused.is_err(),
+        "a v1 certificate from another CA is refused"
+    );
     // A v1 certificate whose issuer name matches but whose signature does not.
     let mut impostor_ca = Ca::new("test-ca");
     impostor_ca.params.distinguished_name = ca.params.distinguished_name.clone();
     let impostor = impostor_ca.v1_leaf("v1-client");
     let refused = handshake(config(), client(&ca, Some(&impostor)), "localhost").await;
     let err = refused.expect_err("a bad signature is refused");
-    assert!(err.contains("BadSignature") || err.contains("signature"), "{err}");
+    assert!(
+        err.contains("BadSignature") || err.contains("signature"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -240,8 +284,7 @@ fn a_key_that_does_not_match_its_certificate_is_refused() {
     let wrong_key = KeyPair::generate().unwrap();
     let (stores, files) = stores(&cert, &wrong_key, &ca);
     let err = material::server_config(&stores, ClientAuth::Need, &files, &provider())
-        .err()
-        .expect("mismatch");
+        .expect_err("mismatch");
     assert!(matches!(err, TlsError::KeyMismatch { .. }), "{err}");
     assert!(err.to_string().contains("/t/server.pem"), "{err}");
 }
@@ -269,9 +312,8 @@ async fn quorum_members_check_each_other() {
     let other = Ca::new("other-ca");
     let member = ca.leaf("member", &["localhost"]);
     let (stores_a, files_a) = stores(&member.0, &member.1, &ca);
-    let server = || {
-        material::server_config(&stores_a, ClientAuth::Need, &files_a, &provider()).unwrap()
-    };
+    let server =
+        || material::server_config(&stores_a, ClientAuth::Need, &files_a, &provider()).unwrap();
     let connector = |stores: &TlsStores, files: &Files, verify| {
         TlsConnector::from(Arc::new(
             material::client_config(stores, verify, files, &provider()).unwrap(),
@@ -296,11 +338,20 @@ async fn quorum_members_check_each_other() {
         acceptor.accept(server_io),
         connector(&stores_a, &files_a, false).connect(name, client_io)
     );
-    assert!(accepted.is_ok() && connected.is_ok(), "without hostname verification");
+    assert!(
+        accepted.is_ok() && connected.is_ok(),
+        "without hostname verification"
+    );
     // A member of another CA is refused by the server.
     let outsider = other.leaf("outsider", &["localhost"]);
     let (stores_x, mut files_x) = stores(&outsider.0, &outsider.1, &other);
-    files_x.insert("/t/ca.pem", format!("{}{}", ca.cert.pem(), other.cert.pem()));
+    files_x.insert(
+        "/t/ca.pem",
+        format!("{}{}", ca.cert.pem(), other.cert.pem()),
+    );
     let refused = handshake(server(), connector(&stores_x, &files_x, true), "localhost").await;
-    assert!(refused.is_err(), "the outsider's certificate does not chain to the quorum CA");
+    assert!(
+        refused.is_err(),
+        "the outsider's certificate does not chain to the quorum CA"
+    );
 }

@@ -366,7 +366,11 @@ impl TlsServer {
     pub async fn wait_serving(&mut self, connector: &TlsConnector) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 panic!(
                     "the server exited during start-up ({status}):\n{}",

@@ -116,7 +116,7 @@ impl Parser {
             self.pos += 1;
         }
         let digits: String = self.chars[start..self.pos].iter().collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return None;
         }
         let bytes: Vec<u8> = (0..digits.len())
