@@ -3,6 +3,7 @@
 //! - [`config`]: flags, environment and zoo.cfg.
 //! - [`raft`]: openraft glue (the only module that names openraft).
 //! - [`server`]: listener, connections and the per-session pipeline.
+//! - [`tls`]: TLS on the secure client port and the quorum port.
 //! - [`admin`]: four-letter words, admin HTTP and metrics.
 //! - [`node`]: wiring them together for `corral-sidecar node`.
 //! - [`register`]: `corral-sidecar register`, the region-server registration agent.
@@ -13,3 +14,4 @@ pub mod node;
 pub mod raft;
 pub mod register;
 pub mod server;
+pub mod tls;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::ServerEntry;
+use super::tls::TlsZooCfg;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ZooCfg {
@@ -30,6 +31,8 @@ pub struct ZooCfg {
     pub snap_size_limit_kb: Option<u64>,
     pub extended_types_enabled: Option<bool>,
     pub reconfig_enabled: Option<bool>,
+    /// `secureClientPort`, `sslQuorum` and the `ssl.*` keys.
+    pub tls: TlsZooCfg,
     /// Keys present in the file that Corral does not act on, in file order.
     pub unknown_keys: Vec<String>,
 }
@@ -135,10 +138,13 @@ impl ZooCfg {
                         })?;
                     cfg.servers.push(server);
                 }
-                _ => {
-                    let _ = KNOWN_JAVA_ONLY;
-                    cfg.unknown_keys.push(key.to_string());
-                }
+                _ => match cfg.tls.accept(line, key, value) {
+                    Some(accepted) => accepted?,
+                    None => {
+                        let _ = KNOWN_JAVA_ONLY;
+                        cfg.unknown_keys.push(key.to_string());
+                    }
+                },
             }
         }
         cfg.servers.sort_by_key(|s| s.id);
@@ -146,7 +152,7 @@ impl ZooCfg {
     }
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(super) fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "yes" => Some(true),
         "false" | "no" => Some(false),
@@ -155,7 +161,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// Accepts an IP address, or `localhost`, which zoo.cfg files written by tools often use.
-fn parse_host(value: &str) -> Option<IpAddr> {
+pub(super) fn parse_host(value: &str) -> Option<IpAddr> {
     if value.eq_ignore_ascii_case("localhost") {
         return Some(IpAddr::from([127, 0, 0, 1]));
     }

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use corral_proto::Id;
 use corral_proto::{
     ConnectRequest, ConnectResponse, ErrorCode, ReplyHeader, Request, check_frame_len,
     decode_request, encode_reply, frame,
 };
 use corral_tree::{Command, CommandKind, Outcome};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc};
 
 use super::Server;
@@ -23,21 +23,51 @@ use crate::admin::four_letter;
 use crate::raft::{Attached, Outgoing};
 
 /// How long a fresh connection may take to send its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests decoded but not yet answered, per connection; beyond this the reader waits.
 const MAX_PENDING: usize = 1000;
 
+/// The reading half of a client connection: plain TCP or TLS.
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a client connection.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connection on the plaintext client port.
 pub async fn run(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
-    let Some(_slot) = server.limits.acquire(peer.ip()) else {
-        tracing::warn!(%peer, limit = server.settings.max_client_cnxns,
-            "too many connections from this address (maxClientCnxns); closing the new one");
+    let Some(_slot) = acquire_slot(&server, peer) else {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
+    serve(server, Box::new(reader), Box::new(writer), peer, Vec::new()).await;
+}
+
+/// A `maxClientCnxns` slot for `peer`, held for the connection's life; `None` (logged) when the
+/// address already holds its share.
+pub(super) fn acquire_slot(
+    server: &Server,
+    peer: SocketAddr,
+) -> Option<super::limits::ConnectionSlot> {
+    let slot = server.limits.acquire(peer.ip());
+    if slot.is_none() {
+        tracing::warn!(%peer, limit = server.settings.max_client_cnxns,
+            "too many connections from this address (maxClientCnxns); closing the new one");
+    }
+    slot
+}
+
+/// Serve a connection whose transport is set up. `identities` are what the transport proved
+/// about the client (the `x509` id of a TLS client certificate), besides its `ip` id.
+pub(super) async fn serve(
+    server: Arc<Server>,
+    mut reader: Reader,
+    writer: Writer,
+    peer: SocketAddr,
+    identities: Vec<Id>,
+) {
     let established = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        handshake(&server, &mut reader, writer, peer),
+        handshake(&server, &mut reader, writer, peer, &identities),
     )
     .await
     {
@@ -48,7 +78,7 @@ pub async fn run(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    serve_requests(server, reader, established, peer).await;
+    serve_requests(server, reader, established, peer, identities).await;
 }
 
 /// A connection whose session is set up.
@@ -66,9 +96,10 @@ struct Established {
 /// connection is done (after a 4lw, a refusal, or bad input).
 async fn handshake(
     server: &Arc<Server>,
-    reader: &mut OwnedReadHalf,
-    mut writer: OwnedWriteHalf,
+    reader: &mut Reader,
+    mut writer: Writer,
     peer: SocketAddr,
+    identities: &[Id],
 ) -> Option<Established> {
     let mut head = [0u8; 4];
     reader.read_exact(&mut head).await.ok()?;
@@ -139,7 +170,7 @@ async fn handshake(
         core.watches.remove_session(session_id);
         let attached = Attached {
             outbox: outbox.clone(),
-            auth: vec![requests::ip_identity(peer)],
+            auth: requests::connection_identities(peer, identities),
             read_only,
         };
         if let Some(previous) = core.attached.insert(session_id, attached) {
@@ -267,7 +298,7 @@ async fn establish_session(
 /// Read one frame's payload after its 4-byte length. Logs and returns None on bad input.
 async fn read_payload(
     server: &Server,
-    reader: &mut OwnedReadHalf,
+    reader: &mut Reader,
     head: [u8; 4],
     peer: SocketAddr,
 ) -> Option<Vec<u8>> {
@@ -291,9 +322,10 @@ async fn read_payload(
 
 async fn serve_requests(
     server: Arc<Server>,
-    mut reader: OwnedReadHalf,
+    mut reader: Reader,
     conn: Established,
     peer: SocketAddr,
+    identities: Vec<Id>,
 ) {
     let (pending_tx, pending_rx) = mpsc::channel::<Pending>(MAX_PENDING);
     let sequencer = tokio::spawn(sequencer::run(
@@ -308,6 +340,7 @@ async fn serve_requests(
         conn.owner,
         peer,
         conn.outbox.clone(),
+        identities,
     );
     ctx.read_only = conn.read_only;
     let mut closed_by_client = false;
@@ -374,7 +407,7 @@ fn detach(server: &Server, session_id: i64, outbox: &mpsc::UnboundedSender<Outgo
 }
 
 async fn write_frames(
-    mut writer: OwnedWriteHalf,
+    mut writer: Writer,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
     server: Arc<Server>,
     conn_id: u64,
@@ -383,7 +416,12 @@ async fn write_frames(
     while let Some(item) = outbox.recv().await {
         match item {
             Outgoing::Frame(bytes) => {
+                // TLS may hold encrypted bytes back until flushed; flush once nothing else
+                // is queued.
                 if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                if outbox.is_empty() && writer.flush().await.is_err() {
                     break;
                 }
                 server

@@ -101,6 +101,9 @@ pub struct Context<'a> {
     peer: SocketAddr,
     /// Every identity of this connection: its `ip` id, then ids added by auth packets.
     auth: Arc<Vec<Id>>,
+    /// What the connection's TLS client certificate proved (`x509`, maybe `super`); empty on
+    /// the plaintext port or without a certificate.
+    certificate_ids: Vec<Id>,
     outbox: Outbox,
     /// Served without a quorum (read-only mode): every write answers NOTREADONLY.
     pub read_only: bool,
@@ -111,6 +114,13 @@ pub fn ip_identity(peer: SocketAddr) -> Id {
     Id::new("ip", peer.ip().to_string())
 }
 
+/// A new connection's identities: its `ip` id, then what its certificate proved.
+pub fn connection_identities(peer: SocketAddr, certificate_ids: &[Id]) -> Vec<Id> {
+    let mut ids = vec![ip_identity(peer)];
+    ids.extend(certificate_ids.iter().cloned());
+    ids
+}
+
 impl<'a> Context<'a> {
     pub fn new(
         server: &'a Arc<Server>,
@@ -118,13 +128,15 @@ impl<'a> Context<'a> {
         owner: u64,
         peer: SocketAddr,
         outbox: Outbox,
+        certificate_ids: Vec<Id>,
     ) -> Self {
         Context {
             server,
             session_id,
             owner,
             peer,
-            auth: Arc::new(vec![ip_identity(peer)]),
+            auth: Arc::new(connection_identities(peer, &certificate_ids)),
+            certificate_ids,
             outbox,
             read_only: false,
         }
@@ -347,8 +359,8 @@ impl<'a> Context<'a> {
     }
 
     /// An auth packet. Digest adds `digest:user:hash` (and `super` when it is the configured
-    /// super digest); ip re-asserts the connection's address. Anything else fails, and ZooKeeper
-    /// then closes the connection.
+    /// super digest); ip re-asserts the connection's address; x509 re-asserts the connection's
+    /// certificate. Anything else fails, and ZooKeeper then closes the connection.
     fn authenticate(&mut self, xid: i32, scheme: &str, auth: &[u8]) -> Pending {
         let added = match scheme {
             "digest" => std::str::from_utf8(auth).ok().map(|user_password| {
@@ -361,6 +373,12 @@ impl<'a> Context<'a> {
                 ids
             }),
             "ip" => Some(vec![Id::new("ip", self.peer.ip().to_string())]),
+            // ZooKeeper registers the x509 provider when a secure client port is configured;
+            // its handleAuthentication ignores the packet's data and authenticates the
+            // connection's certificate again, failing without one (e.g. on the plaintext port).
+            "x509" if self.server.settings.tls.secure_client.is_some() => {
+                (!self.certificate_ids.is_empty()).then(|| self.certificate_ids.clone())
+            }
             _ => None,
         };
         match added {

@@ -15,6 +15,7 @@ pub mod ensemble;
 pub mod netns;
 pub mod proxy;
 pub mod raw;
+pub mod tls;
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -588,10 +589,12 @@ pub fn zookeeper_command(node: &NodeConfig, cfg_path: &Path) -> Command {
         cmd.arg(format!("-Dznode.container.checkIntervalMs={ms}"));
     }
     // zookeeper.jar names its dependencies in its manifest; log4j is the one SLF4J binding.
+    // Debian's manifest misses netty-codec and netty-resolver, which Netty (the TLS client
+    // port) needs.
     cmd.args([
         "-Dzookeeper.root.logger=INFO,CONSOLE",
         "-cp",
-        "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/etc/zookeeper/conf_example",
+        "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/etc/zookeeper/conf_example",
         "org.apache.zookeeper.server.quorum.QuorumPeerMain",
     ])
     .arg(cfg_path);

@@ -1,9 +1,10 @@
 //! ACL checks, as ZooKeeper's server performs them.
 //!
 //! Behaviour follows `ZooKeeperServer.checkACL`, `PrepRequestProcessor.fixupACL`,
-//! `DigestAuthenticationProvider` and `IPAuthenticationProvider` (3.9, which added IPv6). The
-//! providers registered by default in ZooKeeper are `ip` and `digest`; an ACL naming any other
-//! scheme (except `world:anyone` and `auth`) is refused with InvalidAcl, as ZooKeeper does.
+//! `DigestAuthenticationProvider`, `IPAuthenticationProvider` (3.9, which added IPv6) and
+//! `X509AuthenticationProvider`. The providers registered by default in ZooKeeper are `ip` and
+//! `digest`, plus `x509` with a secure client port; an ACL naming any other scheme (except
+//! `world:anyone` and `auth`) is refused with InvalidAcl, as ZooKeeper does.
 
 use corral_proto::{Acl, ErrorCode, Id};
 
@@ -13,6 +14,8 @@ pub const ANYONE: &str = "anyone";
 pub const AUTH: &str = "auth";
 pub const DIGEST: &str = "digest";
 pub const IP: &str = "ip";
+/// A TLS client certificate's subject DN (RFC 2253, as Java prints it).
+pub const X509: &str = "x509";
 /// An identity with this scheme passes every ACL check (ZooKeeper adds `super:` to a
 /// connection that authenticated with the configured super digest, or a SASL super user).
 pub const SUPER: &str = "super";
@@ -255,6 +258,7 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             let valid = match id.scheme.as_str() {
                 DIGEST => digest_is_valid(&id.id),
                 IP => ip_is_valid(&id.id),
+                X509 => crate::x500::is_valid_dn(&id.id),
                 _ => false,
             };
             if !valid {
@@ -490,6 +494,20 @@ mod tests {
             fixup(&[acl(1, "sasl", "u")], &[]),
             Err(ErrorCode::InvalidAcl)
         );
+        // x509 ids are certificate subjects: valid when they parse as a DN.
+        assert!(fixup(&[acl(1, X509, "CN=client,O=Org")], &[]).is_ok());
+        assert_eq!(
+            fixup(&[acl(1, X509, "client")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        // auth expands to a certificate's x509 id.
+        assert_eq!(
+            fixup(
+                &[acl(perms::ALL, AUTH, "")],
+                &[Id::new(IP, "127.0.0.1"), Id::new(X509, "CN=client")]
+            ),
+            Ok(vec![acl(perms::ALL, X509, "CN=client")])
+        );
         assert_eq!(fixup(&[acl(1, SUPER, "")], &[]), Err(ErrorCode::InvalidAcl));
         // One bad entry spoils the list.
         assert_eq!(
@@ -528,6 +546,24 @@ mod tests {
         );
         // Combined masks pass when any bit is granted (getACL asks READ|ADMIN).
         assert_eq!(check(&node, perms::READ | perms::ADMIN, &alice), Ok(()));
+        // x509 ids match exactly (X509AuthenticationProvider.matches is String.equals).
+        let cert_only = vec![acl(perms::READ, X509, "CN=client,O=Org")];
+        assert_eq!(
+            check(&cert_only, perms::READ, &[Id::new(X509, "CN=client,O=Org")]),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &cert_only,
+                perms::READ,
+                &[Id::new(X509, "CN=client, O=Org")]
+            ),
+            Err(ErrorCode::NoAuth)
+        );
+        assert_eq!(
+            check(&cert_only, perms::READ, &[Id::new(X509, "CN=other,O=Org")]),
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]
