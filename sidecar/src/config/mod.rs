@@ -4,6 +4,7 @@
 //! zoo.cfg, which beats the built-in default. `myid` is read from the data dir when neither sets
 //! the server id.
 
+mod sasl;
 mod tls;
 mod zoo_cfg;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use sasl::{SaslSettings, SaslZooCfg};
 pub use tls::{ClientAuth, QuorumTlsSettings, SecureClientSettings, TlsSettings, TlsStores};
 #[allow(unused_imports)] // used by the reconfig parser and tests
 pub(crate) use zoo_cfg::parse_server;
@@ -133,6 +135,17 @@ pub struct NodeArgs {
     /// (ZooKeeper's zookeeper.X509AuthenticationProvider.superUser).
     #[arg(long, env = "CORRAL_X509_SUPER_USER")]
     pub x509_super_user: Option<String>,
+    /// JAAS file with the SASL (DIGEST-MD5) users: `user_<name>="<password>"` options in its
+    /// `Server` section, as ZooKeeper reads them (its java.security.auth.login.config).
+    #[arg(long, env = "CORRAL_JAAS_CONFIG")]
+    pub jaas_config: Option<PathBuf>,
+    /// The JAAS section that holds the users (ZooKeeper's zookeeper.sasl.serverconfig)
+    /// [default: Server].
+    #[arg(long, env = "CORRAL_SASL_LOGIN_CONTEXT")]
+    pub sasl_login_context: Option<String>,
+    /// SASL user names that are super users (ZooKeeper's zookeeper.superUser), comma separated.
+    #[arg(long, env = "CORRAL_SASL_SUPER_USER", value_delimiter = ',')]
+    pub sasl_super_user: Vec<String>,
 }
 
 /// Which four-letter words are enabled.
@@ -186,6 +199,8 @@ pub struct Settings {
     pub client_addr: Option<SocketAddr>,
     /// The secure client port, quorum TLS and certificate reloading.
     pub tls: TlsSettings,
+    /// SASL (DIGEST-MD5) users.
+    pub sasl: SaslSettings,
     pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub tick_time_ms: u32,
@@ -247,6 +262,8 @@ pub enum ConfigError {
         path: PathBuf,
         kind: String,
     },
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslConfigError),
     #[error(
         "no client port: clientPort is 0 or unset and no secureClientPort is set; set --client-port or --secure-client-port"
     )]
@@ -266,6 +283,10 @@ impl Settings {
                 for key in &cfg.unknown_keys {
                     tracing::warn!(key = %key, file = %path.display(), "zoo.cfg key not supported; ignored");
                 }
+                for key in &cfg.sasl.no_effect_keys {
+                    tracing::info!(key = %key, file = %path.display(),
+                        "zoo.cfg key has no effect: Corral has every authentication scheme built in");
+                }
                 for key in &cfg.tls.no_effect_keys {
                     tracing::info!(key = %key, file = %path.display(),
                         "zoo.cfg key has no effect: Corral serves TLS itself and always reloads changed certificates");
@@ -274,7 +295,9 @@ impl Settings {
             }
             None => ZooCfg::default(),
         };
-        Self::merge(args, &cfg, read_myid)
+        let mut settings = Self::merge(args, &cfg, read_myid)?;
+        settings.sasl.load_users()?;
+        Ok(settings)
     }
 
     /// The pure part of [`Settings::resolve`]: `myid` is looked up through `read_myid`.
@@ -351,6 +374,7 @@ impl Settings {
             data_log_dir,
             client_addr: client_port.map(|port| SocketAddr::new(client_ip, port)),
             tls,
+            sasl: SaslSettings::merge(args, &cfg.sasl),
             admin_addr: (admin_port != 0).then(|| SocketAddr::new(admin_ip, admin_port)),
             metrics_addr: (metrics_port != 0).then(|| SocketAddr::new(admin_ip, metrics_port)),
             tick_time_ms,

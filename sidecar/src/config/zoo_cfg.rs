@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::ServerEntry;
+use super::sasl::SaslZooCfg;
 use super::tls::TlsZooCfg;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,6 +34,8 @@ pub struct ZooCfg {
     pub reconfig_enabled: Option<bool>,
     /// `secureClientPort`, `sslQuorum` and the `ssl.*` keys.
     pub tls: TlsZooCfg,
+    /// The JAAS file, SASL super users and `authProvider.N`.
+    pub sasl: SaslZooCfg,
     /// Keys present in the file that Corral does not act on, in file order.
     pub unknown_keys: Vec<String>,
 }
@@ -138,7 +141,11 @@ impl ZooCfg {
                         })?;
                     cfg.servers.push(server);
                 }
-                _ => match cfg.tls.accept(line, key, value) {
+                _ => match cfg
+                    .tls
+                    .accept(line, key, value)
+                    .or_else(|| cfg.sasl.accept(line, key, value))
+                {
                     Some(accepted) => accepted?,
                     None => {
                         let _ = KNOWN_JAVA_ONLY;
