@@ -146,6 +146,29 @@ pub struct NodeArgs {
     /// SASL user names that are super users (ZooKeeper's zookeeper.superUser), comma separated.
     #[arg(long, env = "CORRAL_SASL_SUPER_USER", value_delimiter = ',')]
     pub sasl_super_user: Vec<String>,
+    /// Time a new connection has to complete its handshake (TLS included), ms; it holds a
+    /// connection slot until then (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout)
+    /// [default: 10000].
+    #[arg(long, env = "CORRAL_HANDSHAKE_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_ms: Option<u64>,
+    /// Requests read from one connection and not answered yet; beyond this the server stops
+    /// reading from that connection until it catches up.
+    #[arg(long, env = "CORRAL_MAX_PENDING_REQUESTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_requests: u64,
+    /// Bytes of replies queued for one connection that its client has not taken yet; beyond
+    /// this its further replies wait (and its requests are not read). Watch notifications do
+    /// not wait: four times this closes the connection.
+    #[arg(long, env = "CORRAL_MAX_REPLY_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_reply_queue_bytes: u64,
+}
+
+/// Per-connection bounds that protect the node from clients that misbehave (slowly or not at
+/// all reading, trickling a handshake).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub handshake_timeout: std::time::Duration,
+    pub max_pending_requests: usize,
+    pub max_queued_bytes: usize,
 }
 
 /// Which four-letter words are enabled.
@@ -201,6 +224,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// SASL (DIGEST-MD5) users.
     pub sasl: SaslSettings,
+    /// Per-connection limits.
+    pub limits: ClientLimits,
     pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub tick_time_ms: u32,
@@ -375,6 +400,17 @@ impl Settings {
             client_addr: client_port.map(|port| SocketAddr::new(client_ip, port)),
             tls,
             sasl: SaslSettings::merge(args, &cfg.sasl),
+            limits: ClientLimits {
+                handshake_timeout: std::time::Duration::from_millis(
+                    args.handshake_timeout_ms
+                        .or(cfg.sessionless_cnxn_timeout_ms)
+                        .unwrap_or(10_000)
+                        .max(1),
+                ),
+                max_pending_requests: usize::try_from(args.max_pending_requests.max(1))
+                    .unwrap_or(usize::MAX),
+                max_queued_bytes: usize::try_from(args.max_reply_queue_bytes).unwrap_or(usize::MAX),
+            },
             admin_addr: (admin_port != 0).then(|| SocketAddr::new(admin_ip, admin_port)),
             metrics_addr: (metrics_port != 0).then(|| SocketAddr::new(admin_ip, metrics_port)),
             tick_time_ms,

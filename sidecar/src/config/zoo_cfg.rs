@@ -32,6 +32,9 @@ pub struct ZooCfg {
     pub snap_size_limit_kb: Option<u64>,
     pub extended_types_enabled: Option<bool>,
     pub reconfig_enabled: Option<bool>,
+    /// `nio.sessionlessCnxnTimeout` (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout): how long
+    /// a connection may go without a session, ms.
+    pub sessionless_cnxn_timeout_ms: Option<u64>,
     /// `secureClientPort`, `sslQuorum` and the `ssl.*` keys.
     pub tls: TlsZooCfg,
     /// The JAAS file, SASL super users and `authProvider.N`.
@@ -129,6 +132,10 @@ impl ZooCfg {
                 "zookeeper.extendedTypesEnabled" | "extendedTypesEnabled" => {
                     cfg.extended_types_enabled =
                         Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
+                }
+                "nio.sessionlessCnxnTimeout" | "zookeeper.nio.sessionlessCnxnTimeout" => {
+                    cfg.sessionless_cnxn_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("number of ms"))?)
                 }
                 "reconfigEnabled" => {
                     cfg.reconfig_enabled = Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)

@@ -103,6 +103,9 @@ pub struct NodeConfig {
     pub jaas_config: Option<PathBuf>,
     /// SASL super users (`--sasl-super-user`; ZooKeeper's zookeeper.superUser).
     pub sasl_super_user: Option<String>,
+    /// Time a connection has for its handshake (`--handshake-timeout-ms`; ZooKeeper's
+    /// zoo.cfg `nio.sessionlessCnxnTimeout`).
+    pub handshake_timeout_ms: Option<u64>,
     /// Further `corral-sidecar node` flags (Corral only).
     pub extra_args: Vec<String>,
 }
@@ -314,7 +317,11 @@ impl TestNode {
                 cmd.args([flag, "0"]);
             }
         }
-        let optional: [(&str, Option<String>); 10] = [
+        let optional: [(&str, Option<String>); 11] = [
+            (
+                "--handshake-timeout-ms",
+                c.handshake_timeout_ms.map(|v| v.to_string()),
+            ),
             (
                 "--jaas-config",
                 c.jaas_config.as_ref().map(|p| p.display().to_string()),
@@ -375,7 +382,11 @@ impl TestNode {
             dir.join("zk").display(),
             self.port
         );
-        let keys: [(&str, Option<String>); 5] = [
+        let keys: [(&str, Option<String>); 6] = [
+            (
+                "nio.sessionlessCnxnTimeout",
+                c.handshake_timeout_ms.map(|v| v.to_string()),
+            ),
             ("tickTime", c.tick_time_ms.map(|v| v.to_string())),
             (
                 "minSessionTimeout",
