@@ -13,8 +13,9 @@
 //!   member lost its quorum; ZooKeeper drops its unsent output then too).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// What the connection's writer task receives.
 #[derive(Debug)]
@@ -45,71 +46,84 @@ impl OutboxLimits {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct QueueState {
-    queued: usize,
-    closed: bool,
-}
-
 /// The connection was closed; nothing more is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed;
+
+/// What both sides share. The byte count changes with every frame, so it is a plain atomic
+/// and only a waiting reply is woken (when the count falls back under the soft limit); the
+/// closed flag changes once, so everyone may watch it.
+#[derive(Debug)]
+struct Shared {
+    queued: AtomicUsize,
+    room: Notify,
+    closed: watch::Sender<bool>,
+    limits: OutboxLimits,
+}
+
+impl Shared {
+    fn close(&self) -> bool {
+        self.closed
+            .send_if_modified(|closed| !std::mem::replace(closed, true))
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    async fn until_closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+}
 
 /// The sending side; cheap to clone. Every clone feeds the same connection.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     tx: mpsc::UnboundedSender<Outgoing>,
-    state: Arc<watch::Sender<QueueState>>,
-    limits: OutboxLimits,
+    shared: Arc<Shared>,
 }
 
 /// The writer task's side.
 #[derive(Debug)]
 pub struct OutboxReceiver {
     rx: mpsc::UnboundedReceiver<Outgoing>,
-    state: Arc<watch::Sender<QueueState>>,
+    shared: Arc<Shared>,
 }
 
 impl Outbox {
     pub fn new(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let state = Arc::new(watch::Sender::new(QueueState::default()));
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            room: Notify::new(),
+            closed: watch::Sender::new(false),
+            limits,
+        });
         (
             Outbox {
                 tx,
-                state: state.clone(),
-                limits,
+                shared: shared.clone(),
             },
-            OutboxReceiver { rx, state },
+            OutboxReceiver { rx, shared },
         )
     }
 
     /// Queue a frame. Past the hard limit the connection is closed instead (and logged).
     pub fn send_frame(&self, frame: Vec<u8>) -> Result<(), Closed> {
-        let len = frame.len();
-        let mut overflow = None;
-        let mut accepted = false;
-        self.state.send_if_modified(|s| {
-            if s.closed {
-                return false;
-            }
-            s.queued += len;
-            accepted = true;
-            if s.queued > self.limits.hard_bytes {
-                s.closed = true;
-                overflow = Some(s.queued);
-            }
-            true
-        });
-        if let Some(queued) = overflow {
-            tracing::warn!(
-                queued_bytes = queued,
-                limit = self.limits.hard_bytes,
-                "client is not reading what the server sends (its queue outgrew the limit); closing the connection"
-            );
+        if self.shared.is_closed() {
             return Err(Closed);
         }
-        if !accepted {
+        let queued = self.shared.queued.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
+        let hard = self.shared.limits.hard_bytes;
+        if queued > hard {
+            if self.shared.close() {
+                tracing::warn!(
+                    queued_bytes = queued,
+                    limit = hard,
+                    "client is not reading what the server sends (its queue outgrew the limit); closing the connection"
+                );
+            }
             return Err(Closed);
         }
         self.tx.send(Outgoing::Frame(frame)).map_err(|_| Closed)
@@ -122,29 +136,38 @@ impl Outbox {
 
     /// Close now: what is still queued is dropped.
     pub fn close_now(&self) {
-        self.state
-            .send_if_modified(|s| !std::mem::replace(&mut s.closed, true));
+        self.shared.close();
     }
 
     pub fn is_closed(&self) -> bool {
-        self.state.borrow().closed || self.tx.is_closed()
+        self.shared.is_closed() || self.tx.is_closed()
     }
 
     /// Wait until a reply may be queued (no more than the soft limit queued), or the
     /// connection closed.
     pub async fn room(&self) -> Result<(), Closed> {
-        let mut rx = self.state.subscribe();
-        let soft = self.limits.soft_bytes;
-        match rx.wait_for(|s| s.closed || s.queued <= soft).await {
-            Ok(s) if !s.closed => Ok(()),
-            _ => Err(Closed),
+        let soft = self.shared.limits.soft_bytes;
+        loop {
+            // Registered before the check, so a drain in between is not missed.
+            let drained = self.shared.room.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.shared.is_closed() {
+                return Err(Closed);
+            }
+            if self.shared.queued.load(Ordering::Acquire) <= soft {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = drained => {}
+                _ = self.shared.until_closed() => return Err(Closed),
+            }
         }
     }
 
     /// Resolves once the connection is closed (by anyone, or because its writer stopped).
     pub async fn closed(&self) {
-        let mut rx = self.state.subscribe();
-        let _ = rx.wait_for(|s| s.closed).await;
+        self.shared.until_closed().await;
     }
 
     /// Whether both feed the same connection.
@@ -153,7 +176,7 @@ impl Outbox {
     }
 
     pub fn queued_bytes(&self) -> usize {
-        self.state.borrow().queued
+        self.shared.queued.load(Ordering::Acquire)
     }
 }
 
@@ -161,10 +184,12 @@ impl OutboxReceiver {
     /// The next item, or `None` once the connection is closed (at once after
     /// [`Outbox::close_now`]) or every sender is gone.
     pub async fn recv(&mut self) -> Option<Outgoing> {
-        let mut state = self.state.subscribe();
+        if self.shared.is_closed() {
+            return None;
+        }
         tokio::select! {
             biased;
-            _ = state.wait_for(|s| s.closed) => None,
+            _ = self.shared.until_closed() => None,
             item = self.rx.recv() => item,
         }
     }
@@ -172,14 +197,16 @@ impl OutboxReceiver {
     /// Resolves once [`Outbox::close_now`] is called: a writer blocked on a client that does
     /// not read gives up then.
     pub async fn closed_now(&self) {
-        let mut rx = self.state.subscribe();
-        let _ = rx.wait_for(|s| s.closed).await;
+        self.shared.until_closed().await;
     }
 
     /// `len` bytes of a frame left the queue (were written or dropped).
     pub fn written(&self, len: usize) {
-        self.state
-            .send_modify(|s| s.queued = s.queued.saturating_sub(len));
+        let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+        let soft = self.shared.limits.soft_bytes;
+        if before > soft && before - len <= soft {
+            self.shared.room.notify_waiters();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -188,8 +215,7 @@ impl OutboxReceiver {
 
     /// The writer is done: senders learn it, and waiting replies give up.
     pub fn mark_closed(&self) {
-        self.state
-            .send_if_modified(|s| !std::mem::replace(&mut s.closed, true));
+        self.shared.close();
     }
 }
 
