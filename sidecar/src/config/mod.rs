@@ -4,6 +4,7 @@
 //! zoo.cfg, which beats the built-in default. `myid` is read from the data dir when neither sets
 //! the server id.
 
+mod sasl;
 mod tls;
 mod zoo_cfg;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use sasl::{SaslSettings, SaslZooCfg};
 pub use tls::{ClientAuth, QuorumTlsSettings, SecureClientSettings, TlsSettings, TlsStores};
 #[allow(unused_imports)] // used by the reconfig parser and tests
 pub(crate) use zoo_cfg::parse_server;
@@ -133,6 +135,40 @@ pub struct NodeArgs {
     /// (ZooKeeper's zookeeper.X509AuthenticationProvider.superUser).
     #[arg(long, env = "CORRAL_X509_SUPER_USER")]
     pub x509_super_user: Option<String>,
+    /// JAAS file with the SASL (DIGEST-MD5) users: `user_<name>="<password>"` options in its
+    /// `Server` section, as ZooKeeper reads them (its java.security.auth.login.config).
+    #[arg(long, env = "CORRAL_JAAS_CONFIG")]
+    pub jaas_config: Option<PathBuf>,
+    /// The JAAS section that holds the users (ZooKeeper's zookeeper.sasl.serverconfig)
+    /// [default: Server].
+    #[arg(long, env = "CORRAL_SASL_LOGIN_CONTEXT")]
+    pub sasl_login_context: Option<String>,
+    /// SASL user names that are super users (ZooKeeper's zookeeper.superUser), comma separated.
+    #[arg(long, env = "CORRAL_SASL_SUPER_USER", value_delimiter = ',')]
+    pub sasl_super_user: Vec<String>,
+    /// Time a new connection has to complete its handshake (TLS included), ms; it holds a
+    /// connection slot until then (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout)
+    /// [default: 10000].
+    #[arg(long, env = "CORRAL_HANDSHAKE_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_ms: Option<u64>,
+    /// Requests read from one connection and not answered yet; beyond this the server stops
+    /// reading from that connection until it catches up.
+    #[arg(long, env = "CORRAL_MAX_PENDING_REQUESTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_requests: u64,
+    /// Bytes of replies queued for one connection that its client has not taken yet; beyond
+    /// this its further replies wait (and its requests are not read). Watch notifications do
+    /// not wait: four times this closes the connection.
+    #[arg(long, env = "CORRAL_MAX_REPLY_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_reply_queue_bytes: u64,
+}
+
+/// Per-connection bounds that protect the node from clients that misbehave (slowly or not at
+/// all reading, trickling a handshake).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub handshake_timeout: std::time::Duration,
+    pub max_pending_requests: usize,
+    pub max_queued_bytes: usize,
 }
 
 /// Which four-letter words are enabled.
@@ -186,6 +222,10 @@ pub struct Settings {
     pub client_addr: Option<SocketAddr>,
     /// The secure client port, quorum TLS and certificate reloading.
     pub tls: TlsSettings,
+    /// SASL (DIGEST-MD5) users.
+    pub sasl: SaslSettings,
+    /// Per-connection limits.
+    pub limits: ClientLimits,
     pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub tick_time_ms: u32,
@@ -247,6 +287,8 @@ pub enum ConfigError {
         path: PathBuf,
         kind: String,
     },
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslConfigError),
     #[error(
         "no client port: clientPort is 0 or unset and no secureClientPort is set; set --client-port or --secure-client-port"
     )]
@@ -266,6 +308,10 @@ impl Settings {
                 for key in &cfg.unknown_keys {
                     tracing::warn!(key = %key, file = %path.display(), "zoo.cfg key not supported; ignored");
                 }
+                for key in &cfg.sasl.no_effect_keys {
+                    tracing::info!(key = %key, file = %path.display(),
+                        "zoo.cfg key has no effect: Corral has every authentication scheme built in");
+                }
                 for key in &cfg.tls.no_effect_keys {
                     tracing::info!(key = %key, file = %path.display(),
                         "zoo.cfg key has no effect: Corral serves TLS itself and always reloads changed certificates");
@@ -274,7 +320,9 @@ impl Settings {
             }
             None => ZooCfg::default(),
         };
-        Self::merge(args, &cfg, read_myid)
+        let mut settings = Self::merge(args, &cfg, read_myid)?;
+        settings.sasl.load_users()?;
+        Ok(settings)
     }
 
     /// The pure part of [`Settings::resolve`]: `myid` is looked up through `read_myid`.
@@ -351,6 +399,18 @@ impl Settings {
             data_log_dir,
             client_addr: client_port.map(|port| SocketAddr::new(client_ip, port)),
             tls,
+            sasl: SaslSettings::merge(args, &cfg.sasl),
+            limits: ClientLimits {
+                handshake_timeout: std::time::Duration::from_millis(
+                    args.handshake_timeout_ms
+                        .or(cfg.sessionless_cnxn_timeout_ms)
+                        .unwrap_or(10_000)
+                        .max(1),
+                ),
+                max_pending_requests: usize::try_from(args.max_pending_requests.max(1))
+                    .unwrap_or(usize::MAX),
+                max_queued_bytes: usize::try_from(args.max_reply_queue_bytes).unwrap_or(usize::MAX),
+            },
             admin_addr: (admin_port != 0).then(|| SocketAddr::new(admin_ip, admin_port)),
             metrics_addr: (metrics_port != 0).then(|| SocketAddr::new(admin_ip, metrics_port)),
             tick_time_ms,

@@ -196,3 +196,50 @@ fn a_secure_port_alone_serves_tls_only() {
         Err(ConfigError::NoClientPort)
     ));
 }
+
+#[test]
+fn client_limits_default_and_come_from_flags_or_zoo_cfg() {
+    let s = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
+    // NodeArgs::default() bypasses clap's defaults; the handshake deadline is ZooKeeper's
+    // sessionless connection timeout.
+    assert_eq!(
+        s.limits.handshake_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    let cfg = ZooCfg::parse("nio.sessionlessCnxnTimeout=2500\n").unwrap();
+    assert!(cfg.unknown_keys.is_empty());
+    let s = Settings::merge(&NodeArgs::default(), &cfg, no_myid).unwrap();
+    assert_eq!(
+        s.limits.handshake_timeout,
+        std::time::Duration::from_millis(2500)
+    );
+    let args = NodeArgs {
+        handshake_timeout_ms: Some(700),
+        max_pending_requests: 50,
+        max_reply_queue_bytes: 65536,
+        ..NodeArgs::default()
+    };
+    let s = Settings::merge(&args, &cfg, no_myid).unwrap();
+    assert_eq!(
+        s.limits.handshake_timeout,
+        std::time::Duration::from_millis(700)
+    );
+    assert_eq!(
+        (s.limits.max_pending_requests, s.limits.max_queued_bytes),
+        (50, 65536)
+    );
+}
+
+#[test]
+fn clap_defaults_for_client_limits() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+    let cli = Cli::try_parse_from(["node"]).unwrap();
+    assert_eq!(cli.node.max_pending_requests, 1000);
+    assert_eq!(cli.node.max_reply_queue_bytes, 4 * 1024 * 1024);
+    assert!(Cli::try_parse_from(["node", "--max-pending-requests", "0"]).is_err());
+}

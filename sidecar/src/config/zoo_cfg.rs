@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::ServerEntry;
+use super::sasl::SaslZooCfg;
 use super::tls::TlsZooCfg;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,8 +32,13 @@ pub struct ZooCfg {
     pub snap_size_limit_kb: Option<u64>,
     pub extended_types_enabled: Option<bool>,
     pub reconfig_enabled: Option<bool>,
+    /// `nio.sessionlessCnxnTimeout` (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout): how long
+    /// a connection may go without a session, ms.
+    pub sessionless_cnxn_timeout_ms: Option<u64>,
     /// `secureClientPort`, `sslQuorum` and the `ssl.*` keys.
     pub tls: TlsZooCfg,
+    /// The JAAS file, SASL super users and `authProvider.N`.
+    pub sasl: SaslZooCfg,
     /// Keys present in the file that Corral does not act on, in file order.
     pub unknown_keys: Vec<String>,
 }
@@ -127,6 +133,10 @@ impl ZooCfg {
                     cfg.extended_types_enabled =
                         Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
                 }
+                "nio.sessionlessCnxnTimeout" | "zookeeper.nio.sessionlessCnxnTimeout" => {
+                    cfg.sessionless_cnxn_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("number of ms"))?)
+                }
                 "reconfigEnabled" => {
                     cfg.reconfig_enabled = Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
                 }
@@ -138,7 +148,11 @@ impl ZooCfg {
                         })?;
                     cfg.servers.push(server);
                 }
-                _ => match cfg.tls.accept(line, key, value) {
+                _ => match cfg
+                    .tls
+                    .accept(line, key, value)
+                    .or_else(|| cfg.sasl.accept(line, key, value))
+                {
                     Some(accepted) => accepted?,
                     None => {
                         let _ = KNOWN_JAVA_ONLY;

@@ -10,6 +10,7 @@ mod member_node;
 pub mod membership;
 pub mod membership_plan;
 mod network;
+mod outbox;
 pub mod peer;
 mod reconfig;
 pub mod reconfig_plan;
@@ -28,7 +29,7 @@ use openraft::impls::ProgressResponder;
 use openraft::{Config, Raft, ReadPolicy};
 use tokio::sync::oneshot;
 
-pub use self::core::{Attached, Core, CoreState, Outbox, Outgoing};
+pub use self::core::{Attached, Core, CoreState, Outbox, OutboxLimits, OutboxReceiver, Outgoing};
 pub use self::member_node::{MemberNode, config_version, render_dynamic_config};
 pub use self::network::PeerNetwork;
 use self::peer::{

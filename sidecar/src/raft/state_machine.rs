@@ -162,7 +162,7 @@ impl StateMachineStore {
                     "closing client connections so their watches are set again on the new state"
                 );
                 for conn in state.attached.values() {
-                    let _ = conn.outbox.send(super::Outgoing::Close);
+                    conn.outbox.close_now();
                 }
             }
         }

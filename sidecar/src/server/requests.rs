@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use corral_proto::{
-    CreateKind, CreateMode, ErrorCode, Id, MultiOp, ReadOp, Request, RequestHeader, SetWatches, xid,
+    CreateKind, CreateMode, ErrorCode, Id, MultiOp, ReadOp, ReplyHeader, Request, RequestHeader,
+    Response, SetWatches, encode_reply, xid,
 };
 use corral_tree::{Applied, Command, CommandKind, WriteOp};
 use tokio::sync::oneshot;
@@ -15,6 +16,7 @@ use super::Server;
 use super::connection::{header_only, now_ms};
 use crate::raft::ConsensusError;
 use crate::raft::Outbox;
+use crate::sasl::{SaslExchange, SaslReply};
 
 /// The reply shape a write expects, decided by its wire flavour.
 #[derive(Debug, Clone)]
@@ -105,6 +107,8 @@ pub struct Context<'a> {
     /// the plaintext port or without a certificate.
     certificate_ids: Vec<Id>,
     outbox: Outbox,
+    /// The connection's SASL exchange, begun by its first SASL request.
+    sasl: SaslExchange,
     /// Served without a quorum (read-only mode): every write answers NOTREADONLY.
     pub read_only: bool,
 }
@@ -138,6 +142,7 @@ impl<'a> Context<'a> {
             auth: Arc::new(connection_identities(peer, &certificate_ids)),
             certificate_ids,
             outbox,
+            sasl: SaslExchange::default(),
             read_only: false,
         }
     }
@@ -179,10 +184,7 @@ impl<'a> Context<'a> {
         match request {
             Request::Ping => Pending::Reply(header_only(xid::PING, self.zxid(), ErrorCode::Ok)),
             Request::Auth { scheme, auth, .. } => self.authenticate(xid, &scheme, &auth),
-            Request::Sasl { .. } => {
-                tracing::warn!(peer = %self.peer, "SASL is not enabled on this server; closing");
-                Pending::Close(Some(header_only(xid, self.zxid(), ErrorCode::AuthFailed)))
-            }
+            Request::Sasl { token } => self.sasl_step(xid, &token),
             Request::Exists { path, watch } => read(Read::Exists { path, watch }),
             Request::GetData { path, watch } => read(Read::GetData { path, watch }),
             Request::GetAcl { path } => read(Read::GetAcl { path }),
@@ -383,20 +385,7 @@ impl<'a> Context<'a> {
         };
         match added {
             Some(ids) => {
-                let auth = Arc::make_mut(&mut self.auth);
-                for id in ids {
-                    if !auth.contains(&id) {
-                        auth.push(id);
-                    }
-                }
-                // Watch delivery checks READ with the connection's identities, so they must
-                // follow the auth too.
-                let mut core = self.server.consensus.core().lock();
-                if let Some(conn) = core.attached.get_mut(&self.session_id)
-                    && conn.outbox.same_channel(&self.outbox)
-                {
-                    conn.auth = auth.clone();
-                }
+                self.add_identities(ids);
                 // ZooKeeper echoes the packet's xid (-4 from the Java client, a normal xid from
                 // others) with zxid 0.
                 Pending::Reply(header_only(xid, 0, ErrorCode::Ok))
@@ -404,6 +393,73 @@ impl<'a> Context<'a> {
             None => {
                 tracing::warn!(peer = %self.peer, scheme, "authentication failed; closing the connection");
                 Pending::Close(Some(header_only(xid, 0, ErrorCode::AuthFailed)))
+            }
+        }
+    }
+}
+
+impl Context<'_> {
+    /// Give the connection more identities (from an auth packet or a SASL login).
+    fn add_identities(&mut self, ids: Vec<Id>) {
+        let auth = Arc::make_mut(&mut self.auth);
+        for id in ids {
+            if !auth.contains(&id) {
+                auth.push(id);
+            }
+        }
+        // Watch delivery checks READ with the connection's identities, so they must follow
+        // the auth too.
+        let mut core = self.server.consensus.core().lock();
+        if let Some(conn) = core.attached.get_mut(&self.session_id)
+            && conn.outbox.same_channel(&self.outbox)
+        {
+            conn.auth = auth.clone();
+        }
+    }
+
+    /// A SASL request (ZooKeeper's `processSasl`): the reply echoes the xid with zxid 0 and
+    /// carries the mechanism's token; a failed login answers AUTHFAILED with a null token and
+    /// closes the connection (the session lives on until it expires), as ZooKeeper 3.8.0 does.
+    fn sasl_step(&mut self, xid: i32, token: &[u8]) -> Pending {
+        let header = |err: ErrorCode| ReplyHeader {
+            xid,
+            zxid: 0,
+            err: err.code(),
+        };
+        let users = self.server.settings.sasl.users.clone();
+        match self.sasl.step(users.as_deref(), token) {
+            SaslReply::Token(token) => Pending::Reply(encode_reply(
+                &header(ErrorCode::Ok),
+                Some(&Response::Sasl { token }),
+            )),
+            SaslReply::Authenticated {
+                token,
+                user,
+                identities,
+            } => {
+                tracing::info!(peer = %self.peer, session = format_args!("0x{:x}", self.session_id),
+                    user = %user, super_user = identities.iter().any(|id| id.scheme == corral_tree::acl::SUPER),
+                    "SASL (DIGEST-MD5) login");
+                self.add_identities(identities);
+                Pending::Reply(encode_reply(
+                    &header(ErrorCode::Ok),
+                    Some(&Response::Sasl { token }),
+                ))
+            }
+            SaslReply::NotConfigured => {
+                tracing::debug!(peer = %self.peer, "SASL request on a server without SASL users; answered with no token");
+                Pending::Reply(encode_reply(
+                    &header(ErrorCode::Ok),
+                    Some(&Response::SaslNoToken),
+                ))
+            }
+            SaslReply::Failed(reason) => {
+                tracing::warn!(peer = %self.peer, session = format_args!("0x{:x}", self.session_id),
+                    %reason, "SASL authentication failed; closing the connection");
+                Pending::Close(Some(encode_reply(
+                    &header(ErrorCode::AuthFailed),
+                    Some(&Response::SaslNoToken),
+                )))
             }
         }
     }

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::Server;
-use super::connection::{self, HANDSHAKE_TIMEOUT};
+use super::connection;
 use crate::tls::Reloadable;
 
 /// The first byte of every TLS connection: a handshake record.
@@ -46,9 +46,12 @@ async fn accept(
     let Some(_slot) = connection::acquire_slot(&server, peer) else {
         return;
     };
+    // One deadline for the TLS handshake and ZooKeeper's, however the client spreads them.
+    let deadline = connection::handshake_deadline(&server);
+    let timeout = server.settings.limits.handshake_timeout;
     let _ = stream.set_nodelay(true);
     let mut first = [0u8; 1];
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(Ok(1..)) => {
             tracing::info!(%peer, first_byte = first[0],
@@ -57,19 +60,19 @@ async fn accept(
         }
         Ok(_) => return,
         Err(_) => {
-            tracing::info!(%peer, "no TLS handshake within {HANDSHAKE_TIMEOUT:?}; closing");
+            tracing::info!(%peer, ?timeout, "no TLS handshake in time; closing");
             return;
         }
     }
     let acceptor = TlsAcceptor::from(tls.current());
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::info!(%peer, error = %e, "TLS handshake with a client failed; closing");
             return;
         }
         Err(_) => {
-            tracing::info!(%peer, "TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}; closing");
+            tracing::info!(%peer, ?timeout, "TLS handshake not finished in time; closing");
             return;
         }
     };
@@ -82,7 +85,15 @@ async fn accept(
         tracing::debug!(%peer, x509 = %subject, "TLS client authenticated by its certificate");
     }
     let (reader, writer) = tokio::io::split(stream);
-    connection::serve(server, Box::new(reader), Box::new(writer), peer, identities).await;
+    connection::serve(
+        server,
+        Box::new(reader),
+        Box::new(writer),
+        peer,
+        identities,
+        deadline,
+    )
+    .await;
 }
 
 /// The ids a client certificate with `subject` gives its connection: `x509:<subject>`, preceded

@@ -361,11 +361,12 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
     let second = start_member(2, dirs[1].path(), bind().await).await;
     // A client attached to the learner before the snapshot arrives: its watches belong to the
     // old tree, so it must be disconnected to set them again.
-    let (outbox, mut to_client) = tokio::sync::mpsc::unbounded_channel();
+    let (outbox, _to_client) =
+        crate::raft::Outbox::new(crate::raft::OutboxLimits::from_soft(1 << 20));
     second.core.lock().attached.insert(
         77,
         crate::raft::core::Attached {
-            outbox,
+            outbox: outbox.clone(),
             auth: Vec::new(),
             read_only: false,
         },
@@ -399,7 +400,7 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
         .unwrap();
     assert_eq!(second.core.snapshots_installed(), 1);
     assert!(
-        matches!(to_client.try_recv(), Ok(crate::raft::Outgoing::Close)),
+        outbox.is_closed(),
         "the attached client was not disconnected when the snapshot replaced the tree"
     );
 
