@@ -17,7 +17,8 @@ VENV_DIR="$WORK_DIR/venv"
 # which are otherwise skipped. pytest-timeout bounds each test, so a server that stops answering
 # fails that one test instead of hanging the run.
 PY_PACKAGES=(kazoo==2.11.0 pytest pytest-timeout mock objgraph pyjks 'pyopenssl<24.3' gevent eventlet pure-sasl)
-DEB_PACKAGES=(zookeeper zookeeper-bin libcurator-recipes-java)
+# openssl (with keytool from the JRE) converts the JKS stores kazoo's harness writes to PEM.
+DEB_PACKAGES=(zookeeper zookeeper-bin libcurator-recipes-java openssl)
 
 want_python=1
 for arg in "$@"; do
@@ -58,7 +59,7 @@ install_debian_packages() {
 
 check_zookeeper_files() {
     local f
-    for f in /usr/share/java/zookeeper.jar /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt /usr/bin/java; do
+    for f in /usr/share/java/zookeeper.jar /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt /usr/bin/java /usr/bin/keytool /usr/bin/openssl; do
         if [ ! -e "$f" ]; then
             log "expected $f after installing ${DEB_PACKAGES[*]}, but it is missing; check the Debian packages"
             exit 1

@@ -25,6 +25,26 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             )
         })?;
     }
+    // Certificates are read before anything else starts, so that a bad file stops the node
+    // with a message naming it.
+    let client_tls = match &settings.tls.secure_client {
+        Some(secure) => {
+            let tls = crate::tls::client_port(secure)
+                .context("cannot set up TLS on the secure client port")?;
+            tls.watch(settings.tls.reload_interval);
+            Some(tls)
+        }
+        None => None,
+    };
+    let quorum_tls = match &settings.tls.quorum {
+        Some(quorum) => {
+            let tls = crate::tls::QuorumTls::load(quorum)
+                .context("cannot set up TLS on the quorum port (sslQuorum)")?;
+            tls.watch(settings.tls.reload_interval);
+            Some(tls)
+        }
+        None => None,
+    };
     // The bootstrap membership comes from the server lines alone, identical in every member's
     // zoo.cfg, so that every member writes the same first entry.
     let mut voters: std::collections::BTreeMap<u64, MemberNode> = settings
@@ -48,6 +68,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             min_free_disk_bytes: settings.min_free_disk_bytes,
             snapshot_bytes: settings.snap_size_limit_bytes,
             log_segment_bytes: settings.log_segment_bytes,
+            peer_tls: quorum_tls.clone(),
         },
     )
     .await
@@ -62,9 +83,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(crate::raft::peer::serve(
             listener,
             handler,
-            Default::default(),
+            crate::raft::peer::ServerOptions {
+                tls: quorum_tls.clone(),
+                ..Default::default()
+            },
         ));
-        tracing::info!(%addr, "serving Raft peers");
+        tracing::info!(%addr, tls = quorum_tls.is_some(), "serving Raft peers");
     }
     if let Some(addr) = settings.admin_addr {
         let listener = TcpListener::bind(addr).await.with_context(|| {
@@ -91,23 +115,39 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if !consensus.wait_for_leader(LEADER_WAIT).await {
         tracing::warn!("no leader yet; serving anyway, writes will wait");
     }
-    let listener = TcpListener::bind(settings.client_addr)
-        .await
-        .with_context(|| {
+    let plain = match settings.client_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
             format!(
-                "cannot listen on {}; is another server using the port? (set --client-port)",
-                settings.client_addr
+                "cannot listen on {addr}; is another server using the port? (set --client-port)"
             )
-        })?;
+        })?),
+        None => None,
+    };
+    let secure = match &settings.tls.secure_client {
+        Some(secure) => {
+            let listener = TcpListener::bind(secure.addr).await.with_context(|| {
+                format!(
+                    "cannot listen on the secure client address {}; is another server using the port? (set --secure-client-port)",
+                    secure.addr
+                )
+            })?;
+            let tls = client_tls
+                .clone()
+                .expect("loaded above for the secure port");
+            Some((listener, tls))
+        }
+        None => None,
+    };
     tracing::info!(
-        client = %settings.client_addr,
+        client = ?settings.client_addr,
+        secure_client = ?settings.tls.secure_client.as_ref().map(|s| s.addr),
         data_dir = %settings.data_dir.display(),
         server_id = settings.server_id,
         zxid = consensus.core().applied_zxid(),
         "serving clients"
     );
     tokio::select! {
-        result = server.serve(listener) => result.context("the client listener failed")?,
+        result = server.serve(plain, secure) => result.context("a client listener failed")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     // Bounded: a Raft core waiting for disk space would otherwise hold the exit forever.

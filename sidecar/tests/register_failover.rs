@@ -22,7 +22,7 @@ async fn killing_the_agents_member_keeps_the_registration() {
         3,
         EnsembleConfig {
             node: NodeConfig::default(),
-            snap_count: None,
+            ..EnsembleConfig::default()
         },
     )
     .await;

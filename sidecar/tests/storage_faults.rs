@@ -75,18 +75,23 @@ async fn assert_all_nodes(node: &TestNode) {
     assert_eq!(data, b"/d/n1499");
 }
 
-/// Waits until the newest snapshot has been taken and the log purged behind it; returns the
-/// snapshot index and the purge index.
+/// Waits until the newest snapshot has been taken and the log purged behind it, and nothing
+/// changed for a second (no snapshot in progress); returns the snapshot and purge indexes.
 async fn settled_purge(admin: u16) -> (i64, i64) {
+    let read = || async {
+        let last = prometheus_gauge(admin, "raft_last_log_index").await?;
+        let snapshot = prometheus_gauge(admin, "raft_snapshot_index").await?;
+        let purged = prometheus_gauge(admin, "raft_purged_index").await?;
+        (last - snapshot <= 100 && purged == snapshot - LOG_KEPT_BEHIND_SNAPSHOT)
+            .then_some((snapshot, purged))
+    };
     eventually(
-        "a snapshot near the end of the log and the purge behind it",
+        "a snapshot near the end of the log and the purge behind it, settled",
         Duration::from_secs(30),
         || async {
-            let last = prometheus_gauge(admin, "raft_last_log_index").await?;
-            let snapshot = prometheus_gauge(admin, "raft_snapshot_index").await?;
-            let purged = prometheus_gauge(admin, "raft_purged_index").await?;
-            (last - snapshot <= 100 && purged == snapshot - LOG_KEPT_BEHIND_SNAPSHOT)
-                .then_some((snapshot, purged))
+            let first = read().await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            (read().await? == first).then_some(first)
         },
     )
     .await

@@ -154,8 +154,13 @@ fn envi(server: &Server) -> String {
 fn conf(server: &Server) -> String {
     let s = &server.settings;
     let mut out = format!(
-        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize=0\ndataLogDir={}\ndataLogSize=0\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
-        s.client_addr.port(),
+        "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize=0\ndataLogDir={}\ndataLogSize=0\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
+        // ZooKeeper prints -1 for a port it does not serve.
+        s.client_addr.map_or(-1, |a| i32::from(a.port())),
+        s.tls
+            .secure_client
+            .as_ref()
+            .map_or(-1, |c| i32::from(c.addr.port())),
         s.data_dir.display(),
         s.data_log_dir.display(),
         s.tick_time_ms,

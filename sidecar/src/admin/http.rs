@@ -329,7 +329,8 @@ pub fn peer_state(is_leader: bool, has_leader: bool) -> &'static str {
 /// `configuration` (`conf`): ZooKeeper's `ZooKeeperServerConf` keys.
 pub fn configuration_json(settings: &Settings) -> Map<String, Value> {
     object(json!({
-        "client_port": settings.client_addr.port(),
+        // ZooKeeper's getClientPort(): -1 without a plaintext port.
+        "client_port": settings.client_addr.map_or(-1, |a| i32::from(a.port())),
         "data_dir": settings.data_dir.display().to_string(),
         "data_log_dir": settings.data_log_dir.display().to_string(),
         "tick_time": settings.tick_time_ms,

@@ -4,6 +4,8 @@
 //! zoo.cfg, which beats the built-in default. `myid` is read from the data dir when neither sets
 //! the server id.
 
+mod sasl;
+mod tls;
 mod zoo_cfg;
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +13,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use sasl::{SaslSettings, SaslZooCfg};
+pub use tls::{ClientAuth, QuorumTlsSettings, SecureClientSettings, TlsSettings, TlsStores};
 #[allow(unused_imports)] // used by the reconfig parser and tests
 pub(crate) use zoo_cfg::parse_server;
 pub use zoo_cfg::{ZooCfg, ZooCfgError};
@@ -24,7 +28,8 @@ pub struct NodeArgs {
     /// Where the Raft log, snapshots and `myid` live [default: ./corral-data].
     #[arg(long, env = "CORRAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Client port [default: 2181].
+    /// Plaintext client port; 0 disables it [default: 2181, or none when a secure client port
+    /// is set].
     #[arg(long, env = "CORRAL_CLIENT_PORT")]
     pub client_port: Option<u16>,
     /// Address the client port binds to [default: 127.0.0.1].
@@ -90,6 +95,80 @@ pub struct NodeArgs {
     /// Size of a Raft log segment file in KiB; purging frees disk a whole segment at a time.
     #[arg(long, env = "CORRAL_LOG_SEGMENT_KB", default_value_t = 65536, value_parser = clap::value_parser!(u64).range(64..))]
     pub log_segment_kb: u64,
+    /// TLS client port (zoo.cfg secureClientPort); 0 disables it [default: none].
+    #[arg(long, env = "CORRAL_SECURE_CLIENT_PORT")]
+    pub secure_client_port: Option<u16>,
+    /// Address the TLS client port binds to [default: the client port's address].
+    #[arg(long, env = "CORRAL_SECURE_CLIENT_PORT_ADDRESS")]
+    pub secure_client_port_address: Option<std::net::IpAddr>,
+    /// PEM file with this server's certificate chain and, unless --ssl-key is given, its
+    /// private key (zoo.cfg ssl.keyStore.location).
+    #[arg(long, env = "CORRAL_SSL_KEYSTORE")]
+    pub ssl_keystore: Option<PathBuf>,
+    /// PEM file with the private key, when it is not in the key store file.
+    #[arg(long, env = "CORRAL_SSL_KEY")]
+    pub ssl_key: Option<PathBuf>,
+    /// PEM file with the CA certificates client certificates must chain to
+    /// (zoo.cfg ssl.trustStore.location).
+    #[arg(long, env = "CORRAL_SSL_TRUSTSTORE")]
+    pub ssl_truststore: Option<PathBuf>,
+    /// Whether TLS clients must present a certificate (zoo.cfg ssl.clientAuth) [default: need].
+    #[arg(long, env = "CORRAL_SSL_CLIENT_AUTH", value_enum)]
+    pub ssl_client_auth: Option<ClientAuth>,
+    /// Mutual TLS between members on the quorum port (zoo.cfg sslQuorum=true).
+    #[arg(long, env = "CORRAL_SSL_QUORUM")]
+    pub ssl_quorum: bool,
+    /// PEM certificate chain (and key) for the quorum port (zoo.cfg ssl.quorum.keyStore.location).
+    #[arg(long, env = "CORRAL_SSL_QUORUM_KEYSTORE")]
+    pub ssl_quorum_keystore: Option<PathBuf>,
+    /// PEM private key for the quorum port, when it is not in the quorum key store file.
+    #[arg(long, env = "CORRAL_SSL_QUORUM_KEY")]
+    pub ssl_quorum_key: Option<PathBuf>,
+    /// PEM CA certificates members' certificates must chain to
+    /// (zoo.cfg ssl.quorum.trustStore.location).
+    #[arg(long, env = "CORRAL_SSL_QUORUM_TRUSTSTORE")]
+    pub ssl_quorum_truststore: Option<PathBuf>,
+    /// How often certificate files are checked for changes, ms [default: 2000].
+    #[arg(long, env = "CORRAL_TLS_RELOAD_INTERVAL_MS")]
+    pub tls_reload_interval_ms: Option<u64>,
+    /// Certificate subject DN (RFC 2253, as the x509 ACL scheme writes it) of a super user
+    /// (ZooKeeper's zookeeper.X509AuthenticationProvider.superUser).
+    #[arg(long, env = "CORRAL_X509_SUPER_USER")]
+    pub x509_super_user: Option<String>,
+    /// JAAS file with the SASL (DIGEST-MD5) users: `user_<name>="<password>"` options in its
+    /// `Server` section, as ZooKeeper reads them (its java.security.auth.login.config).
+    #[arg(long, env = "CORRAL_JAAS_CONFIG")]
+    pub jaas_config: Option<PathBuf>,
+    /// The JAAS section that holds the users (ZooKeeper's zookeeper.sasl.serverconfig)
+    /// [default: Server].
+    #[arg(long, env = "CORRAL_SASL_LOGIN_CONTEXT")]
+    pub sasl_login_context: Option<String>,
+    /// SASL user names that are super users (ZooKeeper's zookeeper.superUser), comma separated.
+    #[arg(long, env = "CORRAL_SASL_SUPER_USER", value_delimiter = ',')]
+    pub sasl_super_user: Vec<String>,
+    /// Time a new connection has to complete its handshake (TLS included), ms; it holds a
+    /// connection slot until then (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout)
+    /// [default: 10000].
+    #[arg(long, env = "CORRAL_HANDSHAKE_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout_ms: Option<u64>,
+    /// Requests read from one connection and not answered yet; beyond this the server stops
+    /// reading from that connection until it catches up.
+    #[arg(long, env = "CORRAL_MAX_PENDING_REQUESTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_requests: u64,
+    /// Bytes of replies queued for one connection that its client has not taken yet; beyond
+    /// this its further replies wait (and its requests are not read). Watch notifications do
+    /// not wait: four times this closes the connection.
+    #[arg(long, env = "CORRAL_MAX_REPLY_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_reply_queue_bytes: u64,
+}
+
+/// Per-connection bounds that protect the node from clients that misbehave (slowly or not at
+/// all reading, trickling a handshake).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub handshake_timeout: std::time::Duration,
+    pub max_pending_requests: usize,
+    pub max_queued_bytes: usize,
 }
 
 /// Which four-letter words are enabled.
@@ -139,7 +218,14 @@ pub struct Settings {
     pub server_id: u64,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
-    pub client_addr: SocketAddr,
+    /// The plaintext client port; `None` in a TLS-only deployment.
+    pub client_addr: Option<SocketAddr>,
+    /// The secure client port, quorum TLS and certificate reloading.
+    pub tls: TlsSettings,
+    /// SASL (DIGEST-MD5) users.
+    pub sasl: SaslSettings,
+    /// Per-connection limits.
+    pub limits: ClientLimits,
     pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub tick_time_ms: u32,
@@ -185,6 +271,28 @@ pub enum ConfigError {
         "super digest {0:?} is not of the form user:BASE64(SHA1(user:password)); generate one as ZooKeeper's DigestAuthenticationProvider does"
     )]
     BadSuperDigest(String),
+    #[error("TLS is configured but {what} is not set: {why}")]
+    TlsMissing {
+        what: &'static str,
+        why: &'static str,
+    },
+    #[error(
+        "{key}.location {path} is a {kind} store, and Corral reads PEM only; convert it, e.g. \
+         `keytool -importkeystore -srckeystore {path} -destkeystore store.p12 -deststoretype PKCS12` \
+         then `openssl pkcs12 -in store.p12 -nodes -out store.pem`, and set {key}.location to the \
+         PEM file ({key}.type=PEM)"
+    )]
+    TlsStoreType {
+        key: String,
+        path: PathBuf,
+        kind: String,
+    },
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslConfigError),
+    #[error(
+        "no client port: clientPort is 0 or unset and no secureClientPort is set; set --client-port or --secure-client-port"
+    )]
+    NoClientPort,
 }
 
 impl Settings {
@@ -200,11 +308,21 @@ impl Settings {
                 for key in &cfg.unknown_keys {
                     tracing::warn!(key = %key, file = %path.display(), "zoo.cfg key not supported; ignored");
                 }
+                for key in &cfg.sasl.no_effect_keys {
+                    tracing::info!(key = %key, file = %path.display(),
+                        "zoo.cfg key has no effect: Corral has every authentication scheme built in");
+                }
+                for key in &cfg.tls.no_effect_keys {
+                    tracing::info!(key = %key, file = %path.display(),
+                        "zoo.cfg key has no effect: Corral serves TLS itself and always reloads changed certificates");
+                }
                 cfg
             }
             None => ZooCfg::default(),
         };
-        Self::merge(args, &cfg, read_myid)
+        let mut settings = Self::merge(args, &cfg, read_myid)?;
+        settings.sasl.load_users()?;
+        Ok(settings)
     }
 
     /// The pure part of [`Settings::resolve`]: `myid` is looked up through `read_myid`.
@@ -242,7 +360,17 @@ impl Settings {
             .client_port_address
             .or(cfg.client_port_address)
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let client_port = args.client_port.or(cfg.client_port).unwrap_or(2181);
+        let tls = TlsSettings::merge(args, &cfg.tls, client_ip)?;
+        // As in ZooKeeper, a configuration with only a secureClientPort serves TLS only; Corral's
+        // default plaintext port applies when no secure port is configured either.
+        let client_port = args
+            .client_port
+            .or(cfg.client_port)
+            .or(tls.secure_client.is_none().then_some(2181))
+            .filter(|port| *port != 0);
+        if client_port.is_none() && tls.secure_client.is_none() {
+            return Err(ConfigError::NoClientPort);
+        }
         let admin_ip = args
             .admin_address
             .or(cfg.admin_server_address)
@@ -269,7 +397,20 @@ impl Settings {
             server_id,
             data_dir,
             data_log_dir,
-            client_addr: SocketAddr::new(client_ip, client_port),
+            client_addr: client_port.map(|port| SocketAddr::new(client_ip, port)),
+            tls,
+            sasl: SaslSettings::merge(args, &cfg.sasl),
+            limits: ClientLimits {
+                handshake_timeout: std::time::Duration::from_millis(
+                    args.handshake_timeout_ms
+                        .or(cfg.sessionless_cnxn_timeout_ms)
+                        .unwrap_or(10_000)
+                        .max(1),
+                ),
+                max_pending_requests: usize::try_from(args.max_pending_requests.max(1))
+                    .unwrap_or(usize::MAX),
+                max_queued_bytes: usize::try_from(args.max_reply_queue_bytes).unwrap_or(usize::MAX),
+            },
             admin_addr: (admin_port != 0).then(|| SocketAddr::new(admin_ip, admin_port)),
             metrics_addr: (metrics_port != 0).then(|| SocketAddr::new(admin_ip, metrics_port)),
             tick_time_ms,

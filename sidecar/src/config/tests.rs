@@ -7,7 +7,8 @@ fn no_myid(_: &std::path::Path) -> Result<Option<u64>, ConfigError> {
 #[test]
 fn defaults_match_zookeeper() {
     let s = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
-    assert_eq!(s.client_addr, "127.0.0.1:2181".parse().unwrap());
+    assert_eq!(s.client_addr, Some("127.0.0.1:2181".parse().unwrap()));
+    assert!(s.tls.secure_client.is_none() && s.tls.quorum.is_none());
     assert_eq!(s.tick_time_ms, 2000);
     assert_eq!(
         (s.min_session_timeout_ms, s.max_session_timeout_ms),
@@ -28,17 +29,17 @@ fn zoo_cfg_keys_are_read_and_unknown_ones_reported() {
         "# comment\ntickTime=1000\ndataDir=/tmp/zk\nclientPort=2191\nclientPortAddress=localhost\n\
          maxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
          server.1=127.0.0.1:2888:3888:participant;2181\nserver.2=127.0.0.2:2888:3888\n\
-         initLimit=5\nsecureClientPort=2281\n",
+         initLimit=5\nsslQuorum=false\n",
     )
     .unwrap();
-    assert_eq!(cfg.unknown_keys, vec!["initLimit", "secureClientPort"]);
+    assert_eq!(cfg.unknown_keys, vec!["initLimit"]);
     let s = Settings::merge(&NodeArgs::default(), &cfg, |_| Ok(Some(2))).unwrap();
     assert_eq!(s.tick_time_ms, 1000);
     assert_eq!(
         (s.min_session_timeout_ms, s.max_session_timeout_ms),
         (2000, 20000)
     );
-    assert_eq!(s.client_addr, "127.0.0.1:2191".parse().unwrap());
+    assert_eq!(s.client_addr, Some("127.0.0.1:2191".parse().unwrap()));
     assert_eq!(s.data_dir, PathBuf::from("/tmp/zk"));
     assert_eq!(s.max_client_cnxns, 0);
     assert_eq!(s.four_letter_words, FourLetterWords::All);
@@ -57,7 +58,7 @@ fn flags_override_zoo_cfg() {
         ..NodeArgs::default()
     };
     let s = Settings::merge(&args, &cfg, |_| Ok(Some(2))).unwrap();
-    assert_eq!(s.client_addr.port(), 3000);
+    assert_eq!(s.client_addr.map(|a| a.port()), Some(3000));
     assert_eq!(s.tick_time_ms, 1000);
     assert_eq!(s.server_id, 7);
 }
@@ -163,4 +164,82 @@ fn snap_count_comes_from_zoo_cfg_or_the_flag() {
     assert_eq!(Settings::merge(&args, &cfg, no_myid).unwrap().snap_count, 7);
     let default = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
     assert_eq!(default.snap_count, 100_000);
+}
+
+#[test]
+fn a_secure_port_alone_serves_tls_only() {
+    let tls = "secureClientPort=2281\nssl.keyStore.location=/k/s.pem\nssl.clientAuth=none\n";
+    let s = Settings::merge(&NodeArgs::default(), &ZooCfg::parse(tls).unwrap(), no_myid).unwrap();
+    assert_eq!(s.client_addr, None);
+    assert_eq!(
+        s.tls.secure_client.map(|c| c.addr),
+        Some("127.0.0.1:2281".parse().unwrap())
+    );
+    // Both ports when both are configured.
+    let both = format!("clientPort=2181\n{tls}");
+    let s = Settings::merge(
+        &NodeArgs::default(),
+        &ZooCfg::parse(&both).unwrap(),
+        no_myid,
+    )
+    .unwrap();
+    assert_eq!(s.client_addr, Some("127.0.0.1:2181".parse().unwrap()));
+    // --client-port 0 turns the plaintext port off; without a secure port that is an error.
+    let off = NodeArgs {
+        client_port: Some(0),
+        ..NodeArgs::default()
+    };
+    let s = Settings::merge(&off, &ZooCfg::parse(&both).unwrap(), no_myid).unwrap();
+    assert_eq!(s.client_addr, None);
+    assert!(matches!(
+        Settings::merge(&off, &ZooCfg::default(), no_myid),
+        Err(ConfigError::NoClientPort)
+    ));
+}
+
+#[test]
+fn client_limits_default_and_come_from_flags_or_zoo_cfg() {
+    let s = Settings::merge(&NodeArgs::default(), &ZooCfg::default(), no_myid).unwrap();
+    // NodeArgs::default() bypasses clap's defaults; the handshake deadline is ZooKeeper's
+    // sessionless connection timeout.
+    assert_eq!(
+        s.limits.handshake_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    let cfg = ZooCfg::parse("nio.sessionlessCnxnTimeout=2500\n").unwrap();
+    assert!(cfg.unknown_keys.is_empty());
+    let s = Settings::merge(&NodeArgs::default(), &cfg, no_myid).unwrap();
+    assert_eq!(
+        s.limits.handshake_timeout,
+        std::time::Duration::from_millis(2500)
+    );
+    let args = NodeArgs {
+        handshake_timeout_ms: Some(700),
+        max_pending_requests: 50,
+        max_reply_queue_bytes: 65536,
+        ..NodeArgs::default()
+    };
+    let s = Settings::merge(&args, &cfg, no_myid).unwrap();
+    assert_eq!(
+        s.limits.handshake_timeout,
+        std::time::Duration::from_millis(700)
+    );
+    assert_eq!(
+        (s.limits.max_pending_requests, s.limits.max_queued_bytes),
+        (50, 65536)
+    );
+}
+
+#[test]
+fn clap_defaults_for_client_limits() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+    let cli = Cli::try_parse_from(["node"]).unwrap();
+    assert_eq!(cli.node.max_pending_requests, 1000);
+    assert_eq!(cli.node.max_reply_queue_bytes, 4 * 1024 * 1024);
+    assert!(Cli::try_parse_from(["node", "--max-pending-requests", "0"]).is_err());
 }

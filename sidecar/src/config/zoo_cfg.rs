@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::ServerEntry;
+use super::sasl::SaslZooCfg;
+use super::tls::TlsZooCfg;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ZooCfg {
@@ -30,6 +32,13 @@ pub struct ZooCfg {
     pub snap_size_limit_kb: Option<u64>,
     pub extended_types_enabled: Option<bool>,
     pub reconfig_enabled: Option<bool>,
+    /// `nio.sessionlessCnxnTimeout` (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout): how long
+    /// a connection may go without a session, ms.
+    pub sessionless_cnxn_timeout_ms: Option<u64>,
+    /// `secureClientPort`, `sslQuorum` and the `ssl.*` keys.
+    pub tls: TlsZooCfg,
+    /// The JAAS file, SASL super users and `authProvider.N`.
+    pub sasl: SaslZooCfg,
     /// Keys present in the file that Corral does not act on, in file order.
     pub unknown_keys: Vec<String>,
 }
@@ -124,6 +133,10 @@ impl ZooCfg {
                     cfg.extended_types_enabled =
                         Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
                 }
+                "nio.sessionlessCnxnTimeout" | "zookeeper.nio.sessionlessCnxnTimeout" => {
+                    cfg.sessionless_cnxn_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("number of ms"))?)
+                }
                 "reconfigEnabled" => {
                     cfg.reconfig_enabled = Some(parse_bool(value).ok_or_else(|| bad("boolean"))?)
                 }
@@ -135,10 +148,17 @@ impl ZooCfg {
                         })?;
                     cfg.servers.push(server);
                 }
-                _ => {
-                    let _ = KNOWN_JAVA_ONLY;
-                    cfg.unknown_keys.push(key.to_string());
-                }
+                _ => match cfg
+                    .tls
+                    .accept(line, key, value)
+                    .or_else(|| cfg.sasl.accept(line, key, value))
+                {
+                    Some(accepted) => accepted?,
+                    None => {
+                        let _ = KNOWN_JAVA_ONLY;
+                        cfg.unknown_keys.push(key.to_string());
+                    }
+                },
             }
         }
         cfg.servers.sort_by_key(|s| s.id);
@@ -146,7 +166,7 @@ impl ZooCfg {
     }
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(super) fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "yes" => Some(true),
         "false" | "no" => Some(false),
@@ -155,7 +175,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// Accepts an IP address, or `localhost`, which zoo.cfg files written by tools often use.
-fn parse_host(value: &str) -> Option<IpAddr> {
+pub(super) fn parse_host(value: &str) -> Option<IpAddr> {
     if value.eq_ignore_ascii_case("localhost") {
         return Some(IpAddr::from([127, 0, 0, 1]));
     }

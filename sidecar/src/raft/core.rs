@@ -12,18 +12,9 @@ use std::sync::{Mutex, MutexGuard};
 use corral_proto::{Id, WatcherEvent, encode_notification, perms};
 use corral_tree::{Applied, Command, CommandKind, StateMachine, TreeOptions, WatchTrigger};
 use corral_watch::{Notification, WatchRegistry};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-/// What a connection's writer task receives.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A complete, framed message.
-    Frame(Vec<u8>),
-    /// Close the connection (the session expired, or a newer connection took it over).
-    Close,
-}
-
-pub type Outbox = mpsc::UnboundedSender<Outgoing>;
+pub use super::outbox::{Outbox, OutboxLimits, OutboxReceiver, Outgoing};
 
 /// The connection currently attached to a session on this member.
 pub struct Attached {
@@ -44,9 +35,7 @@ impl Attached {
             state: corral_proto::KeeperState::SyncConnected as i32,
             path: note.path.clone(),
         };
-        let _ = self
-            .outbox
-            .send(Outgoing::Frame(encode_notification(zxid, &event)));
+        let _ = self.outbox.send_frame(encode_notification(zxid, &event));
     }
 }
 
@@ -68,7 +57,7 @@ impl CoreState {
             // A client that closed its own session has already detached its outbox; one still
             // attached here means the session expired under a live connection.
             if let Some(conn) = self.attached.remove(session_id) {
-                let _ = conn.outbox.send(Outgoing::Close);
+                conn.outbox.close_now();
             }
         }
         applied

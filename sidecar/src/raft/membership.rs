@@ -482,7 +482,24 @@ impl Consensus {
             index = resp.log_id.index,
             "membership change committed"
         );
-        Ok(resp.log_id.index)
+        // The commit is reported before the metrics show the new membership; wait (bounded) for
+        // them, so that whoever reads the membership right after this call sees the change.
+        let index = resp.log_id.index;
+        let mut metrics = self.raft.metrics();
+        let _ = tokio::time::timeout(COMMIT_TIMEOUT, async {
+            loop {
+                let shown = metrics
+                    .borrow_watched()
+                    .membership_config
+                    .log_id()
+                    .is_some_and(|id| id.index >= index);
+                if shown || metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        Ok(index)
     }
 
     fn membership_log_id(&self) -> Option<LogId> {

@@ -10,6 +10,7 @@ mod member_node;
 pub mod membership;
 pub mod membership_plan;
 mod network;
+mod outbox;
 pub mod peer;
 mod reconfig;
 pub mod reconfig_plan;
@@ -28,7 +29,7 @@ use openraft::impls::ProgressResponder;
 use openraft::{Config, Raft, ReadPolicy};
 use tokio::sync::oneshot;
 
-pub use self::core::{Attached, Core, CoreState, Outbox, Outgoing};
+pub use self::core::{Attached, Core, CoreState, Outbox, OutboxLimits, OutboxReceiver, Outgoing};
 pub use self::member_node::{MemberNode, config_version, render_dynamic_config};
 pub use self::network::PeerNetwork;
 use self::peer::{
@@ -146,6 +147,8 @@ pub struct ConsensusOptions {
     pub snapshot_bytes: u64,
     /// Size of a Raft log segment file.
     pub log_segment_bytes: u64,
+    /// Mutual TLS to other members (sslQuorum); plain TCP when `None`.
+    pub peer_tls: Option<crate::tls::QuorumTls>,
 }
 
 impl ConsensusOptions {
@@ -160,6 +163,7 @@ impl ConsensusOptions {
             min_free_disk_bytes: 0,
             snapshot_bytes: 4 << 30,
             log_segment_bytes: 64 << 20,
+            peer_tls: None,
         }
     }
 }
@@ -259,11 +263,17 @@ impl Consensus {
                 .validate()
                 .map_err(|e| ConsensusError::Start(e.to_string()))?,
         );
-        let network = PeerNetwork::new(opts.node_id, ClientOptions::default());
         let log_reader = {
             use openraft::storage::RaftLogStorage as _;
             log_store.get_log_reader().await
         };
+        let network = PeerNetwork::new(
+            opts.node_id,
+            ClientOptions {
+                tls: opts.peer_tls.clone(),
+                ..ClientOptions::default()
+            },
+        );
         let raft = Raft::new(
             opts.node_id,
             config,

@@ -162,7 +162,7 @@ impl StateMachineStore {
                     "closing client connections so their watches are set again on the new state"
                 );
                 for conn in state.attached.values() {
-                    let _ = conn.outbox.send(super::Outgoing::Close);
+                    conn.outbox.close_now();
                 }
             }
         }
@@ -183,7 +183,8 @@ impl StateMachineStore {
 
 pub struct SnapshotBuilder {
     meta: Meta,
-    data: Vec<u8>,
+    /// The state at `meta.last_log_id`, sharing its nodes with the live tree (copy-on-write).
+    state: Option<StateMachine>,
     snapshots: Arc<SnapshotStore>,
     retain: usize,
 }
@@ -195,18 +196,31 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let meta_bytes = encode_meta(&self.meta)?;
         let id = snapshot_id(&self.meta);
         let snapshots = self.snapshots.clone();
-        let data = self.data.clone();
+        let state = self
+            .state
+            .take()
+            .ok_or_else(|| io::Error::other("this snapshot builder was already used"))?;
         let retain = self.retain;
-        // Writing and fsyncing a large snapshot blocks; keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
+        // Encoding a large tree and writing and fsyncing it take a while: off the async
+        // workers, and outside the tree's lock, so clients are not held up meanwhile.
+        let data = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let data = encode_tree(&state)?;
+            drop(state);
+            tracing::debug!(
+                bytes = data.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "encoded the snapshot"
+            );
             snapshots.save(id, &meta_bytes, &data)?;
-            snapshots.purge(retain)
+            snapshots.purge(retain)?;
+            Ok::<_, io::Error>(data)
         })
         .await
         .map_err(io::Error::other)??;
         Ok(Snapshot {
             meta: self.meta.clone(),
-            snapshot: std::mem::take(&mut self.data),
+            snapshot: data,
         })
     }
 }
@@ -249,21 +263,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        // Serialize under the lock (a consistent cut at last_applied); the slow file write
-        // happens later in build_snapshot, outside it.
-        let data = {
-            let state = self.core.lock();
-            encode_tree(&state.sm)
-        };
+        // A consistent cut at last_applied, copied in O(sessions) under the lock; encoding and
+        // writing happen later in build_snapshot, outside it.
+        let state = self.core.lock().sm.snapshot_copy();
         SnapshotBuilder {
             meta: Meta {
                 last_log_id: self.last_applied,
                 last_membership: self.membership.clone(),
             },
-            data: data.unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot serialize the data tree for a snapshot");
-                Vec::new()
-            }),
+            state: Some(state),
             snapshots: self.snapshots.clone(),
             retain: self.retain,
         }

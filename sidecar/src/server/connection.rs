@@ -5,50 +5,94 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use corral_proto::Id;
 use corral_proto::{
     ConnectRequest, ConnectResponse, ErrorCode, ReplyHeader, Request, check_frame_len,
     decode_request, encode_reply, frame,
 };
 use corral_tree::{Command, CommandKind, Outcome};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use super::Server;
 use super::requests::{self, Pending};
 use super::sequencer;
 use super::stats::ConnectionInfo;
 use crate::admin::four_letter;
-use crate::raft::{Attached, Outgoing};
+use crate::raft::{Attached, Outbox, OutboxLimits, OutboxReceiver, Outgoing};
 
-/// How long a fresh connection may take to send its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Requests decoded but not yet answered, per connection; beyond this the reader waits.
-const MAX_PENDING: usize = 1000;
+/// The reading half of a client connection: plain TCP or TLS.
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a client connection.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
+/// A connection on the plaintext client port.
 pub async fn run(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
-    let Some(_slot) = server.limits.acquire(peer.ip()) else {
-        tracing::warn!(%peer, limit = server.settings.max_client_cnxns,
-            "too many connections from this address (maxClientCnxns); closing the new one");
+    let Some(_slot) = acquire_slot(&server, peer) else {
         return;
     };
+    let deadline = handshake_deadline(&server);
     let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
-    let established = match tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        handshake(&server, &mut reader, writer, peer),
+    let (reader, writer) = stream.into_split();
+    serve(
+        server,
+        Box::new(reader),
+        Box::new(writer),
+        peer,
+        Vec::new(),
+        deadline,
+    )
+    .await;
+}
+
+/// When a connection accepted now must have completed its handshake (TLS included): a client
+/// cannot hold a connection slot longer without a session (ZooKeeper's
+/// `zookeeper.nio.sessionlessCnxnTimeout`).
+pub(super) fn handshake_deadline(server: &Server) -> tokio::time::Instant {
+    tokio::time::Instant::now() + server.settings.limits.handshake_timeout
+}
+
+/// A `maxClientCnxns` slot for `peer`, held for the connection's life; `None` (logged) when the
+/// address already holds its share.
+pub(super) fn acquire_slot(
+    server: &Server,
+    peer: SocketAddr,
+) -> Option<super::limits::ConnectionSlot> {
+    let slot = server.limits.acquire(peer.ip());
+    if slot.is_none() {
+        tracing::warn!(%peer, limit = server.settings.max_client_cnxns,
+            "too many connections from this address (maxClientCnxns); closing the new one");
+    }
+    slot
+}
+
+/// Serve a connection whose transport is set up. `identities` are what the transport proved
+/// about the client (the `x509` id of a TLS client certificate), besides its `ip` id. The
+/// handshake must be over by `deadline`.
+pub(super) async fn serve(
+    server: Arc<Server>,
+    mut reader: Reader,
+    writer: Writer,
+    peer: SocketAddr,
+    identities: Vec<Id>,
+    deadline: tokio::time::Instant,
+) {
+    let established = match tokio::time::timeout_at(
+        deadline,
+        handshake(&server, &mut reader, writer, peer, &identities),
     )
     .await
     {
         Ok(Some(established)) => established,
         Ok(None) => return,
         Err(_) => {
-            tracing::info!(%peer, "no handshake within {HANDSHAKE_TIMEOUT:?}; closing");
+            tracing::info!(%peer, timeout = ?server.settings.limits.handshake_timeout,
+                "no complete handshake in time; closing the connection");
             return;
         }
     };
-    serve_requests(server, reader, established, peer).await;
+    serve_requests(server, reader, established, peer, identities).await;
 }
 
 /// A connection whose session is set up.
@@ -56,8 +100,7 @@ struct Established {
     session_id: i64,
     owner: u64,
     conn_id: u64,
-    outbox: mpsc::UnboundedSender<Outgoing>,
-    writer_done: Arc<Notify>,
+    outbox: Outbox,
     /// Served without a quorum: reads only (writes get NOTREADONLY).
     read_only: bool,
 }
@@ -66,9 +109,10 @@ struct Established {
 /// connection is done (after a 4lw, a refusal, or bad input).
 async fn handshake(
     server: &Arc<Server>,
-    reader: &mut OwnedReadHalf,
-    mut writer: OwnedWriteHalf,
+    reader: &mut Reader,
+    mut writer: Writer,
     peer: SocketAddr,
+    identities: &[Id],
 ) -> Option<Established> {
     let mut head = [0u8; 4];
     reader.read_exact(&mut head).await.ok()?;
@@ -131,7 +175,9 @@ async fn handshake(
         }
     };
 
-    let (outbox, outbox_rx) = mpsc::unbounded_channel();
+    let (outbox, outbox_rx) = Outbox::new(OutboxLimits::from_soft(
+        server.settings.limits.max_queued_bytes,
+    ));
     {
         let mut core = server.consensus.core().lock();
         // Watches belong to a connection, as in ZooKeeper: a new connection starts with none
@@ -139,12 +185,12 @@ async fn handshake(
         core.watches.remove_session(session_id);
         let attached = Attached {
             outbox: outbox.clone(),
-            auth: vec![requests::ip_identity(peer)],
+            auth: requests::connection_identities(peer, identities),
             read_only,
         };
         if let Some(previous) = core.attached.insert(session_id, attached) {
             // The session moved to this connection: the old one must not keep it.
-            let _ = previous.outbox.send(Outgoing::Close);
+            previous.outbox.close_now();
         }
     }
     if !read_only {
@@ -158,7 +204,7 @@ async fn handshake(
         password: password.to_vec(),
         read_only: request.read_only.map(|_| read_only),
     };
-    let _ = outbox.send(Outgoing::Frame(frame(&reply.encode())));
+    let _ = outbox.send_frame(frame(&reply.encode()));
     server.stats.connection_opened(
         conn_id,
         ConnectionInfo {
@@ -170,13 +216,13 @@ async fn handshake(
             sent: 1,
         },
     );
-    let writer_done = Arc::new(Notify::new());
     tokio::spawn(write_frames(
         writer,
         outbox_rx,
         server.clone(),
         conn_id,
-        writer_done.clone(),
+        peer,
+        Duration::from_millis(timeout_ms.max(1) as u64),
     ));
     tracing::debug!(%peer, session = format_args!("0x{session_id:x}"), timeout_ms, "session established");
     Some(Established {
@@ -184,7 +230,6 @@ async fn handshake(
         owner,
         conn_id,
         outbox,
-        writer_done,
         read_only,
     })
 }
@@ -267,7 +312,7 @@ async fn establish_session(
 /// Read one frame's payload after its 4-byte length. Logs and returns None on bad input.
 async fn read_payload(
     server: &Server,
-    reader: &mut OwnedReadHalf,
+    reader: &mut Reader,
     head: [u8; 4],
     peer: SocketAddr,
 ) -> Option<Vec<u8>> {
@@ -291,11 +336,15 @@ async fn read_payload(
 
 async fn serve_requests(
     server: Arc<Server>,
-    mut reader: OwnedReadHalf,
+    mut reader: Reader,
     conn: Established,
     peer: SocketAddr,
+    identities: Vec<Id>,
 ) {
-    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(MAX_PENDING);
+    // Requests read but not answered yet; when the sequencer falls behind (a slow client, or
+    // one that does not read its replies) this fills and the reader stops reading.
+    let (pending_tx, pending_rx) =
+        mpsc::channel::<Pending>(server.settings.limits.max_pending_requests.max(1));
     let sequencer = tokio::spawn(sequencer::run(
         server.clone(),
         conn.session_id,
@@ -308,18 +357,20 @@ async fn serve_requests(
         conn.owner,
         peer,
         conn.outbox.clone(),
+        identities,
     );
     ctx.read_only = conn.read_only;
     let mut closed_by_client = false;
     loop {
-        let mut head = [0u8; 4];
-        tokio::select! {
-            read = reader.read_exact(&mut head) => if read.is_err() { break },
-            // The writer stopped (session expired or moved, or the peer went away).
-            _ = conn.writer_done.notified() => break,
-        }
-        let Some(payload) = read_payload(&server, &mut reader, head, peer).await else {
-            break;
+        let payload = tokio::select! {
+            payload = read_frame(&server, &mut reader, peer) => match payload {
+                Some(payload) => payload,
+                None => break,
+            },
+            // Closed from elsewhere (session expired or moved, quorum lost, the client stopped
+            // reading), or the writer stopped: a reader waiting on the socket must not keep
+            // the connection.
+            _ = conn.outbox.closed() => break,
         };
         let (header, request) = match decode_request(&payload) {
             Ok(decoded) => decoded,
@@ -344,7 +395,11 @@ async fn serve_requests(
         }
         let pending = ctx.classify(header, request).await;
         let stop = is_close || matches!(pending, Pending::Close(_));
-        if pending_tx.send(pending).await.is_err() || stop {
+        let sent = tokio::select! {
+            sent = pending_tx.send(pending) => sent.is_ok(),
+            _ = conn.outbox.closed() => false,
+        };
+        if !sent || stop {
             closed_by_client = is_close;
             break;
         }
@@ -354,14 +409,22 @@ async fn serve_requests(
     if !closed_by_client {
         detach(&server, conn.session_id, &conn.outbox);
     }
-    let _ = conn.outbox.send(Outgoing::Close);
+    conn.outbox.close_after_queued();
     server.stats.connection_closed(conn.conn_id);
     tracing::debug!(%peer, session = format_args!("0x{:x}", conn.session_id), "connection closed");
 }
 
+/// Read one whole frame (length and payload); `None` at the end of the stream or on a frame
+/// over the limit (logged).
+async fn read_frame(server: &Server, reader: &mut Reader, peer: SocketAddr) -> Option<Vec<u8>> {
+    let mut head = [0u8; 4];
+    reader.read_exact(&mut head).await.ok()?;
+    read_payload(server, reader, head, peer).await
+}
+
 /// Forget this connection's outbox and watches, unless a newer connection already took the
 /// session over (then they belong to it).
-fn detach(server: &Server, session_id: i64, outbox: &mpsc::UnboundedSender<Outgoing>) {
+fn detach(server: &Server, session_id: i64, outbox: &Outbox) {
     let mut core = server.consensus.core().lock();
     if core
         .attached
@@ -373,32 +436,78 @@ fn detach(server: &Server, session_id: i64, outbox: &mpsc::UnboundedSender<Outgo
     }
 }
 
+/// Write what the connection's outbox holds, in order. A client that takes none of the bytes
+/// for `stall_limit` (its session timeout: it would have expired by then had it not been
+/// sending) is given up on, so that it cannot pin the queue, the task and the socket.
 async fn write_frames(
-    mut writer: OwnedWriteHalf,
-    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    mut writer: Writer,
+    mut outbox: OutboxReceiver,
     server: Arc<Server>,
     conn_id: u64,
-    done: Arc<Notify>,
+    peer: SocketAddr,
+    stall_limit: Duration,
 ) {
     while let Some(item) = outbox.recv().await {
-        match item {
-            Outgoing::Frame(bytes) => {
-                if writer.write_all(&bytes).await.is_err() {
-                    break;
-                }
-                server
-                    .stats
-                    .packets_sent
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                server
-                    .stats
-                    .connection_update(conn_id, |info| info.sent += 1);
-            }
+        let bytes = match item {
+            Outgoing::Frame(bytes) => bytes,
             Outgoing::Close => break,
+        };
+        let written = tokio::select! {
+            biased;
+            _ = outbox.closed_now() => Err(None),
+            result = write_with_progress(&mut writer, &bytes, stall_limit) => result.map_err(Some),
+        };
+        outbox.written(bytes.len());
+        match written {
+            Ok(()) => {}
+            Err(Some(WriteFailure::Stalled)) => {
+                tracing::warn!(%peer, stall_limit = ?stall_limit, queued_bytes = bytes.len(),
+                    "client took none of its replies within its session timeout; closing the connection");
+                break;
+            }
+            Err(_) => break,
+        }
+        // TLS may hold encrypted bytes back until flushed; flush once nothing else is queued.
+        if outbox.is_empty()
+            && !matches!(
+                tokio::time::timeout(stall_limit, writer.flush()).await,
+                Ok(Ok(()))
+            )
+        {
+            break;
+        }
+        server
+            .stats
+            .packets_sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        server
+            .stats
+            .connection_update(conn_id, |info| info.sent += 1);
+    }
+    outbox.mark_closed();
+    // Bounded: a TLS close_notify to a client that reads nothing must not hang here.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+}
+
+enum WriteFailure {
+    Io,
+    Stalled,
+}
+
+/// Write all of `bytes`, failing when no byte is taken for `stall_limit`.
+async fn write_with_progress(
+    writer: &mut Writer,
+    mut bytes: &[u8],
+    stall_limit: Duration,
+) -> Result<(), WriteFailure> {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(stall_limit, writer.write(bytes)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(WriteFailure::Io),
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Err(_) => return Err(WriteFailure::Stalled),
         }
     }
-    let _ = writer.shutdown().await;
-    done.notify_one();
+    Ok(())
 }
 
 pub fn now_ms() -> i64 {

@@ -5,6 +5,7 @@ mod limits;
 pub mod peer_services;
 mod reconfig;
 mod requests;
+mod secure;
 mod sequencer;
 pub mod session_tracker;
 mod stats;
@@ -82,9 +83,36 @@ impl Server {
         touched.drain().collect()
     }
 
-    /// Accept clients until the listener fails.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+    /// Serve clients on the plaintext port, the secure (TLS) port, or both, until a listener
+    /// fails. The session timers run either way.
+    pub async fn serve(
+        self: Arc<Self>,
+        plain: Option<TcpListener>,
+        secure: Option<(
+            TcpListener,
+            Arc<crate::tls::Reloadable<rustls::ServerConfig>>,
+        )>,
+    ) -> std::io::Result<()> {
         timers::spawn(self.clone());
+        let plain = async {
+            match plain {
+                Some(listener) => self.clone().serve_plain(listener).await,
+                None => std::future::pending().await,
+            }
+        };
+        let secure = async {
+            match secure {
+                Some((listener, tls)) => secure::serve(self.clone(), listener, tls).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = plain => result,
+            result = secure => result,
+        }
+    }
+
+    async fn serve_plain(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, peer) = listener.accept().await?;
             let server = self.clone();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use corral_proto::{
-    CreateKind, CreateMode, ErrorCode, Id, MultiOp, ReadOp, Request, RequestHeader, SetWatches, xid,
+    CreateKind, CreateMode, ErrorCode, Id, MultiOp, ReadOp, ReplyHeader, Request, RequestHeader,
+    Response, SetWatches, encode_reply, xid,
 };
 use corral_tree::{Applied, Command, CommandKind, WriteOp};
 use tokio::sync::oneshot;
@@ -15,6 +16,7 @@ use super::Server;
 use super::connection::{header_only, now_ms};
 use crate::raft::ConsensusError;
 use crate::raft::Outbox;
+use crate::sasl::{SaslExchange, SaslReply};
 
 /// The reply shape a write expects, decided by its wire flavour.
 #[derive(Debug, Clone)]
@@ -101,7 +103,12 @@ pub struct Context<'a> {
     peer: SocketAddr,
     /// Every identity of this connection: its `ip` id, then ids added by auth packets.
     auth: Arc<Vec<Id>>,
+    /// What the connection's TLS client certificate proved (`x509`, maybe `super`); empty on
+    /// the plaintext port or without a certificate.
+    certificate_ids: Vec<Id>,
     outbox: Outbox,
+    /// The connection's SASL exchange, begun by its first SASL request.
+    sasl: SaslExchange,
     /// Served without a quorum (read-only mode): every write answers NOTREADONLY.
     pub read_only: bool,
 }
@@ -111,6 +118,13 @@ pub fn ip_identity(peer: SocketAddr) -> Id {
     Id::new("ip", peer.ip().to_string())
 }
 
+/// A new connection's identities: its `ip` id, then what its certificate proved.
+pub fn connection_identities(peer: SocketAddr, certificate_ids: &[Id]) -> Vec<Id> {
+    let mut ids = vec![ip_identity(peer)];
+    ids.extend(certificate_ids.iter().cloned());
+    ids
+}
+
 impl<'a> Context<'a> {
     pub fn new(
         server: &'a Arc<Server>,
@@ -118,14 +132,17 @@ impl<'a> Context<'a> {
         owner: u64,
         peer: SocketAddr,
         outbox: Outbox,
+        certificate_ids: Vec<Id>,
     ) -> Self {
         Context {
             server,
             session_id,
             owner,
             peer,
-            auth: Arc::new(vec![ip_identity(peer)]),
+            auth: Arc::new(connection_identities(peer, &certificate_ids)),
+            certificate_ids,
             outbox,
+            sasl: SaslExchange::default(),
             read_only: false,
         }
     }
@@ -167,10 +184,7 @@ impl<'a> Context<'a> {
         match request {
             Request::Ping => Pending::Reply(header_only(xid::PING, self.zxid(), ErrorCode::Ok)),
             Request::Auth { scheme, auth, .. } => self.authenticate(xid, &scheme, &auth),
-            Request::Sasl { .. } => {
-                tracing::warn!(peer = %self.peer, "SASL is not enabled on this server; closing");
-                Pending::Close(Some(header_only(xid, self.zxid(), ErrorCode::AuthFailed)))
-            }
+            Request::Sasl { token } => self.sasl_step(xid, &token),
             Request::Exists { path, watch } => read(Read::Exists { path, watch }),
             Request::GetData { path, watch } => read(Read::GetData { path, watch }),
             Request::GetAcl { path } => read(Read::GetAcl { path }),
@@ -347,8 +361,8 @@ impl<'a> Context<'a> {
     }
 
     /// An auth packet. Digest adds `digest:user:hash` (and `super` when it is the configured
-    /// super digest); ip re-asserts the connection's address. Anything else fails, and ZooKeeper
-    /// then closes the connection.
+    /// super digest); ip re-asserts the connection's address; x509 re-asserts the connection's
+    /// certificate. Anything else fails, and ZooKeeper then closes the connection.
     fn authenticate(&mut self, xid: i32, scheme: &str, auth: &[u8]) -> Pending {
         let added = match scheme {
             "digest" => std::str::from_utf8(auth).ok().map(|user_password| {
@@ -361,24 +375,17 @@ impl<'a> Context<'a> {
                 ids
             }),
             "ip" => Some(vec![Id::new("ip", self.peer.ip().to_string())]),
+            // ZooKeeper registers the x509 provider when a secure client port is configured;
+            // its handleAuthentication ignores the packet's data and authenticates the
+            // connection's certificate again, failing without one (e.g. on the plaintext port).
+            "x509" if self.server.settings.tls.secure_client.is_some() => {
+                (!self.certificate_ids.is_empty()).then(|| self.certificate_ids.clone())
+            }
             _ => None,
         };
         match added {
             Some(ids) => {
-                let auth = Arc::make_mut(&mut self.auth);
-                for id in ids {
-                    if !auth.contains(&id) {
-                        auth.push(id);
-                    }
-                }
-                // Watch delivery checks READ with the connection's identities, so they must
-                // follow the auth too.
-                let mut core = self.server.consensus.core().lock();
-                if let Some(conn) = core.attached.get_mut(&self.session_id)
-                    && conn.outbox.same_channel(&self.outbox)
-                {
-                    conn.auth = auth.clone();
-                }
+                self.add_identities(ids);
                 // ZooKeeper echoes the packet's xid (-4 from the Java client, a normal xid from
                 // others) with zxid 0.
                 Pending::Reply(header_only(xid, 0, ErrorCode::Ok))
@@ -386,6 +393,73 @@ impl<'a> Context<'a> {
             None => {
                 tracing::warn!(peer = %self.peer, scheme, "authentication failed; closing the connection");
                 Pending::Close(Some(header_only(xid, 0, ErrorCode::AuthFailed)))
+            }
+        }
+    }
+}
+
+impl Context<'_> {
+    /// Give the connection more identities (from an auth packet or a SASL login).
+    fn add_identities(&mut self, ids: Vec<Id>) {
+        let auth = Arc::make_mut(&mut self.auth);
+        for id in ids {
+            if !auth.contains(&id) {
+                auth.push(id);
+            }
+        }
+        // Watch delivery checks READ with the connection's identities, so they must follow
+        // the auth too.
+        let mut core = self.server.consensus.core().lock();
+        if let Some(conn) = core.attached.get_mut(&self.session_id)
+            && conn.outbox.same_channel(&self.outbox)
+        {
+            conn.auth = auth.clone();
+        }
+    }
+
+    /// A SASL request (ZooKeeper's `processSasl`): the reply echoes the xid with zxid 0 and
+    /// carries the mechanism's token; a failed login answers AUTHFAILED with a null token and
+    /// closes the connection (the session lives on until it expires), as ZooKeeper 3.8.0 does.
+    fn sasl_step(&mut self, xid: i32, token: &[u8]) -> Pending {
+        let header = |err: ErrorCode| ReplyHeader {
+            xid,
+            zxid: 0,
+            err: err.code(),
+        };
+        let users = self.server.settings.sasl.users.clone();
+        match self.sasl.step(users.as_deref(), token) {
+            SaslReply::Token(token) => Pending::Reply(encode_reply(
+                &header(ErrorCode::Ok),
+                Some(&Response::Sasl { token }),
+            )),
+            SaslReply::Authenticated {
+                token,
+                user,
+                identities,
+            } => {
+                tracing::info!(peer = %self.peer, session = format_args!("0x{:x}", self.session_id),
+                    user = %user, super_user = identities.iter().any(|id| id.scheme == corral_tree::acl::SUPER),
+                    "SASL (DIGEST-MD5) login");
+                self.add_identities(identities);
+                Pending::Reply(encode_reply(
+                    &header(ErrorCode::Ok),
+                    Some(&Response::Sasl { token }),
+                ))
+            }
+            SaslReply::NotConfigured => {
+                tracing::debug!(peer = %self.peer, "SASL request on a server without SASL users; answered with no token");
+                Pending::Reply(encode_reply(
+                    &header(ErrorCode::Ok),
+                    Some(&Response::SaslNoToken),
+                ))
+            }
+            SaslReply::Failed(reason) => {
+                tracing::warn!(peer = %self.peer, session = format_args!("0x{:x}", self.session_id),
+                    %reason, "SASL authentication failed; closing the connection");
+                Pending::Close(Some(encode_reply(
+                    &header(ErrorCode::AuthFailed),
+                    Some(&Response::SaslNoToken),
+                )))
             }
         }
     }

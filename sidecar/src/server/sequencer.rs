@@ -13,22 +13,27 @@ use tokio::sync::mpsc;
 
 use super::Server;
 use super::requests::{Pending, Read, WriteShape};
-use crate::raft::{CoreState, Outgoing};
+use crate::raft::{CoreState, Outbox};
 
 pub async fn run(
     server: Arc<Server>,
     session_id: i64,
     mut pending: mpsc::Receiver<Pending>,
-    outbox: mpsc::UnboundedSender<Outgoing>,
+    outbox: Outbox,
 ) {
     while let Some(item) = pending.recv().await {
+        // Backpressure: while a client leaves more than the limit of its replies unread, its
+        // next reply is not even built, and meanwhile its requests are not read either.
+        if outbox.room().await.is_err() {
+            return;
+        }
         let frame = match item {
             Pending::Reply(frame) => frame,
             Pending::Close(last) => {
                 if let Some(frame) = last {
-                    let _ = outbox.send(Outgoing::Frame(frame));
+                    let _ = outbox.send_frame(frame);
                 }
-                let _ = outbox.send(Outgoing::Close);
+                outbox.close_after_queued();
                 return;
             }
             Pending::Write {
@@ -49,15 +54,15 @@ pub async fn run(
                         // the client sees CONNECTIONLOSS and re-checks.
                         tracing::warn!(session = format_args!("0x{session_id:x}"), error = %e,
                             "write outcome unknown; closing the connection");
-                        let _ = outbox.send(Outgoing::Close);
+                        outbox.close_after_queued();
                         return;
                     }
                 };
                 server.stats.record_latency(started.elapsed());
                 let frame = write_reply(xid, &shape, &applied);
                 if matches!(shape, WriteShape::CloseSession) {
-                    let _ = outbox.send(Outgoing::Frame(frame));
-                    let _ = outbox.send(Outgoing::Close);
+                    let _ = outbox.send_frame(frame);
+                    outbox.close_after_queued();
                     return;
                 }
                 frame
@@ -75,7 +80,7 @@ pub async fn run(
                     && let Err(e) = server.consensus.sync().await
                 {
                     tracing::warn!(error = %e, "no read index for a linearizable read; closing the connection");
-                    let _ = outbox.send(Outgoing::Close);
+                    outbox.close_after_queued();
                     return;
                 }
                 let frame = {
@@ -110,7 +115,7 @@ pub async fn run(
                 ),
                 Err(e) => {
                     tracing::warn!(error = %e, "sync failed; closing the connection");
-                    let _ = outbox.send(Outgoing::Close);
+                    outbox.close_after_queued();
                     return;
                 }
             },
@@ -119,7 +124,7 @@ pub async fn run(
             .stats
             .outstanding_requests
             .store(pending.len() as u64, Ordering::Relaxed);
-        if outbox.send(Outgoing::Frame(frame)).is_err() {
+        if outbox.send_frame(frame).is_err() {
             return;
         }
     }

@@ -48,14 +48,14 @@ async fn watch_quorum(server: Arc<Server>) {
                 "lost contact with a quorum; closing client connections until it is back"
             );
             for conn in core.attached.values() {
-                let _ = conn.outbox.send(crate::raft::Outgoing::Close);
+                conn.outbox.close_now();
             }
         } else if !was && quorum {
             tracing::info!("quorum contact is back; serving clients again");
             // Read-only sessions end so their clients reconnect read-write.
             let core = server.consensus.core().lock();
             for conn in core.attached.values().filter(|c| c.read_only) {
-                let _ = conn.outbox.send(crate::raft::Outgoing::Close);
+                conn.outbox.close_now();
             }
         }
     }

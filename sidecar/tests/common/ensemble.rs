@@ -58,6 +58,8 @@ pub struct EnsembleConfig {
     /// zoo.cfg `snapCount`: ZooKeeper snapshots after about this many transactions, so that a
     /// member that was down is brought up to date from a snapshot rather than from the log.
     pub snap_count: Option<u32>,
+    /// More zoo.cfg lines for every member (e.g. `sslQuorum=true` and its stores).
+    pub extra_cfg: Vec<String>,
 }
 
 /// Ports of one member, all on 127.0.0.1.
@@ -638,6 +640,9 @@ fn zoo_cfg(
             &format!("server.{}", index + 1),
             &format_args!("127.0.0.1:{}:{}:participant", ports.peer, ports.election),
         );
+    }
+    for extra in &config.extra_cfg {
+        let _ = writeln!(cfg, "{extra}");
     }
     cfg
 }

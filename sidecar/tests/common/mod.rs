@@ -15,6 +15,7 @@ pub mod ensemble;
 pub mod netns;
 pub mod proxy;
 pub mod raw;
+pub mod tls;
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -97,6 +98,14 @@ pub struct NodeConfig {
     pub container_check_interval_ms: Option<u64>,
     /// Where the temporary data dir is made (a small tmpfs, say); the system temp dir if None.
     pub data_parent: Option<PathBuf>,
+    /// A JAAS file with SASL users (`--jaas-config`; ZooKeeper's
+    /// java.security.auth.login.config, with the SASL authentication provider registered).
+    pub jaas_config: Option<PathBuf>,
+    /// SASL super users (`--sasl-super-user`; ZooKeeper's zookeeper.superUser).
+    pub sasl_super_user: Option<String>,
+    /// Time a connection has for its handshake (`--handshake-timeout-ms`; ZooKeeper's
+    /// zoo.cfg `nio.sessionlessCnxnTimeout`).
+    pub handshake_timeout_ms: Option<u64>,
     /// Further `corral-sidecar node` flags (Corral only).
     pub extra_args: Vec<String>,
 }
@@ -222,6 +231,11 @@ impl TestNode {
         }
     }
 
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running (it has not exited or crashed).
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -303,7 +317,16 @@ impl TestNode {
                 cmd.args([flag, "0"]);
             }
         }
-        let optional: [(&str, Option<String>); 8] = [
+        let optional: [(&str, Option<String>); 11] = [
+            (
+                "--handshake-timeout-ms",
+                c.handshake_timeout_ms.map(|v| v.to_string()),
+            ),
+            (
+                "--jaas-config",
+                c.jaas_config.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("--sasl-super-user", c.sasl_super_user.clone()),
             ("--tick-time", c.tick_time_ms.map(|v| v.to_string())),
             (
                 "--min-session-timeout",
@@ -359,7 +382,11 @@ impl TestNode {
             dir.join("zk").display(),
             self.port
         );
-        let keys: [(&str, Option<String>); 5] = [
+        let keys: [(&str, Option<String>); 6] = [
+            (
+                "nio.sessionlessCnxnTimeout",
+                c.handshake_timeout_ms.map(|v| v.to_string()),
+            ),
             ("tickTime", c.tick_time_ms.map(|v| v.to_string())),
             (
                 "minSessionTimeout",
@@ -379,6 +406,11 @@ impl TestNode {
         }
         if c.tick_time_ms.is_none() {
             cfg.push_str("tickTime=2000\n");
+        }
+        if c.jaas_config.is_some() {
+            cfg.push_str(
+                "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+            );
         }
         let cfg_path = dir.join("zoo.cfg");
         std::fs::write(&cfg_path, cfg).expect("write zoo.cfg");
@@ -584,14 +616,25 @@ pub fn zookeeper_command(node: &NodeConfig, cfg_path: &Path) -> Command {
     if node.extended_types {
         cmd.arg("-Dzookeeper.extendedTypesEnabled=true");
     }
+    if let Some(jaas) = &node.jaas_config {
+        cmd.arg(format!(
+            "-Djava.security.auth.login.config={}",
+            jaas.display()
+        ));
+    }
+    if let Some(user) = &node.sasl_super_user {
+        cmd.arg(format!("-Dzookeeper.superUser={user}"));
+    }
     if let Some(ms) = node.container_check_interval_ms {
         cmd.arg(format!("-Dznode.container.checkIntervalMs={ms}"));
     }
     // zookeeper.jar names its dependencies in its manifest; log4j is the one SLF4J binding.
+    // Debian's manifest misses netty-codec and netty-resolver, which Netty (the TLS client
+    // port) needs.
     cmd.args([
         "-Dzookeeper.root.logger=INFO,CONSOLE",
         "-cp",
-        "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/etc/zookeeper/conf_example",
+        "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/etc/zookeeper/conf_example",
         "org.apache.zookeeper.server.quorum.QuorumPeerMain",
     ])
     .arg(cfg_path);

@@ -12,6 +12,8 @@
 //! * [`request`]: handshake and requests ([`ConnectRequest`], [`decode_request`]).
 //! * [`response`]: handshake reply, replies and notifications ([`ConnectResponse`],
 //!   [`encode_reply`], [`encode_notification`]).
+//! * [`sasl`]: the server side of SASL DIGEST-MD5, the mechanism inside the `sasl` request's
+//!   tokens.
 //!
 //! Decoding never panics and never allocates more than the input could hold, whatever the
 //! bytes (property-tested here, and fuzzed by the target in `fuzz/`).
@@ -21,6 +23,7 @@ pub mod frame;
 pub mod jute;
 pub mod request;
 pub mod response;
+pub mod sasl;
 pub mod types;
 
 pub use error::DecodeError;

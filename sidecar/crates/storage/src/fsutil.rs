@@ -22,17 +22,29 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// sync the directory so the rename itself survives.
 pub(crate) fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = tmp_path(path);
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-    }
+    write_synced(&tmp, &[contents])?;
     fs::rename(&tmp, path)?;
     sync_dir(parent_of(path))
+}
+
+/// Writes `parts` to `tmp` (created or truncated) and syncs it. On failure the half-made file
+/// is removed, giving its space back: the disk may be full, and a retry starts afresh.
+pub(crate) fn write_synced(tmp: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .and_then(|mut file| {
+            for part in parts {
+                file.write_all(part)?;
+            }
+            file.sync_all()
+        });
+    if written.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    written
 }
 
 /// The temp-file name used while `path` is being written.

@@ -5,7 +5,7 @@
 //! makes lexical and numeric order agree, so a directory listing is already in log order.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,20 +94,7 @@ impl Segment {
     pub(crate) fn create(dir: &Path, first_index: u64) -> io::Result<Segment> {
         let path = dir.join(segment_file_name(first_index));
         let tmp = fsutil::tmp_path(&path);
-        let written = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|mut file| {
-                file.write_all(&encode_segment_header(first_index))?;
-                file.sync_all()
-            });
-        if let Err(e) = written {
-            // Give back whatever the half-made file holds (the disk may be full).
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        fsutil::write_synced(&tmp, &[&encode_segment_header(first_index)])?;
         std::fs::rename(&tmp, &path)?;
         fsutil::sync_dir(dir)?;
         Segment::open(first_index, path, SEGMENT_HEADER_LEN as u64)

@@ -13,8 +13,8 @@
 //! into place, and the directory synced; so a snapshot file either is complete or does not
 //! exist, and the checksum catches later damage.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
@@ -157,23 +157,7 @@ impl SnapshotStore {
         // it would stop the Raft node. Each attempt starts the temp file afresh.
         static NEVER: AtomicBool = AtomicBool::new(false);
         fsutil::retry_while_full("saving a snapshot", &tmp, &NEVER, || {
-            let written = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .and_then(|mut file| {
-                    file.write_all(&header)?;
-                    file.write_all(meta)?;
-                    file.write_all(data)?;
-                    file.write_all(&crc)?;
-                    file.sync_all()
-                });
-            if written.is_err() {
-                // Give the space back while waiting.
-                let _ = fs::remove_file(&tmp);
-            }
-            written
+            fsutil::write_synced(&tmp, &[&header, meta, data, &crc])
         })?;
         fs::rename(&tmp, &path)?;
         fsutil::sync_dir(&self.dir)?;

@@ -1,8 +1,11 @@
 //! ACL checks, as ZooKeeper's server performs them.
 //!
 //! Behaviour follows `ZooKeeperServer.checkACL`, `PrepRequestProcessor.fixupACL`,
-//! `DigestAuthenticationProvider` and `IPAuthenticationProvider` (3.9, which added IPv6). The
-//! providers registered by default in ZooKeeper are `ip` and `digest`; an ACL naming any other
+//! `DigestAuthenticationProvider`, `IPAuthenticationProvider` (3.9, which added IPv6),
+//! `X509AuthenticationProvider` and `SASLAuthenticationProvider`. The providers registered by
+//! default in ZooKeeper are `ip` and `digest`, plus `x509` with a secure client port and `sasl`
+//! with `authProvider.N=...SASLAuthenticationProvider`; Corral always accepts `x509` and `sasl`
+//! ACLs (they only ever grant to clients that proved those identities). An ACL naming any other
 //! scheme (except `world:anyone` and `auth`) is refused with InvalidAcl, as ZooKeeper does.
 
 use corral_proto::{Acl, ErrorCode, Id};
@@ -13,13 +16,17 @@ pub const ANYONE: &str = "anyone";
 pub const AUTH: &str = "auth";
 pub const DIGEST: &str = "digest";
 pub const IP: &str = "ip";
+/// A TLS client certificate's subject DN (RFC 2253, as Java prints it).
+pub const X509: &str = "x509";
+/// A user authenticated by SASL (DIGEST-MD5): the authorized user name.
+pub const SASL: &str = "sasl";
 /// An identity with this scheme passes every ACL check (ZooKeeper adds `super:` to a
 /// connection that authenticated with the configured super digest, or a SASL super user).
 pub const SUPER: &str = "super";
 /// Schemes of identities that a client proved (ZooKeeper: `isAuthenticated()` is true), so that
 /// an `auth` ACL may expand to them. `ip` is not one: it is merely where a client comes from.
 /// `sasl` and `x509` ids only exist when the server registered those providers.
-const AUTHENTICATED_SCHEMES: [&str; 3] = [DIGEST, "sasl", "x509"];
+const AUTHENTICATED_SCHEMES: [&str; 3] = [DIGEST, SASL, X509];
 
 /// "user:password" -> "user:base64(sha1(user:password))"
 /// (`DigestAuthenticationProvider.generateDigest`). Text without ':' digests as a whole and keeps
@@ -62,6 +69,21 @@ pub fn digest_is_valid(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
+}
+
+/// `SASLAuthenticationProvider.isValid`: the id must construct a `KerberosName`, which refuses
+/// only text that is not `primary[/instance]@realm` (no further '/' or '@') yet contains an '@'.
+pub fn sasl_is_valid(id: &str) -> bool {
+    let Some((name, realm)) = id.split_once('@') else {
+        return true;
+    };
+    !realm.contains(['/', '@']) && name.matches('/').count() <= 1
+}
+
+/// `SASLAuthenticationProvider.matches`: the caller's id equals the ACL's, or the caller is the
+/// SASL user named `super`, who matches every `sasl` ACL.
+pub fn sasl_matches(caller: &str, acl_id: &str) -> bool {
+    caller == "super" || caller == acl_id
 }
 
 /// Does `client_ip` (a client address like "127.0.0.1" or "::1") match an `ip` ACL id "addr" or
@@ -255,6 +277,8 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             let valid = match id.scheme.as_str() {
                 DIGEST => digest_is_valid(&id.id),
                 IP => ip_is_valid(&id.id),
+                X509 => crate::x500::is_valid_dn(&id.id),
+                SASL => sasl_is_valid(&id.id),
                 _ => false,
             };
             if !valid {
@@ -290,6 +314,7 @@ pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), ErrorCode> {
 fn id_matches(scheme: &str, caller: &str, acl_id: &str) -> bool {
     match scheme {
         IP => ip_matches(caller, acl_id),
+        SASL => sasl_matches(caller, acl_id),
         s if AUTHENTICATED_SCHEMES.contains(&s) => caller == acl_id,
         _ => false,
     }
@@ -486,9 +511,34 @@ mod tests {
             fixup(&[acl(1, IP, "10.0.0/8")], &[]),
             Err(ErrorCode::InvalidAcl)
         );
+        // sasl ids are user names or Kerberos principals.
+        assert!(fixup(&[acl(1, SASL, "jaasuser")], &[]).is_ok());
+        assert!(fixup(&[acl(1, SASL, "zk/host@EXAMPLE.COM")], &[]).is_ok());
         assert_eq!(
-            fixup(&[acl(1, "sasl", "u")], &[]),
+            fixup(&[acl(1, SASL, "a@b@c")], &[]),
             Err(ErrorCode::InvalidAcl)
+        );
+        // auth expands to the SASL user.
+        assert_eq!(
+            fixup(
+                &[acl(perms::ALL, AUTH, "")],
+                &[Id::new(IP, "127.0.0.1"), Id::new(SASL, "jaasuser")]
+            ),
+            Ok(vec![acl(perms::ALL, SASL, "jaasuser")])
+        );
+        // x509 ids are certificate subjects: valid when they parse as a DN.
+        assert!(fixup(&[acl(1, X509, "CN=client,O=Org")], &[]).is_ok());
+        assert_eq!(
+            fixup(&[acl(1, X509, "client")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        // auth expands to a certificate's x509 id.
+        assert_eq!(
+            fixup(
+                &[acl(perms::ALL, AUTH, "")],
+                &[Id::new(IP, "127.0.0.1"), Id::new(X509, "CN=client")]
+            ),
+            Ok(vec![acl(perms::ALL, X509, "CN=client")])
         );
         assert_eq!(fixup(&[acl(1, SUPER, "")], &[]), Err(ErrorCode::InvalidAcl));
         // One bad entry spoils the list.
@@ -528,6 +578,72 @@ mod tests {
         );
         // Combined masks pass when any bit is granted (getACL asks READ|ADMIN).
         assert_eq!(check(&node, perms::READ | perms::ADMIN, &alice), Ok(()));
+        // x509 ids match exactly (X509AuthenticationProvider.matches is String.equals).
+        let cert_only = vec![acl(perms::READ, X509, "CN=client,O=Org")];
+        assert_eq!(
+            check(&cert_only, perms::READ, &[Id::new(X509, "CN=client,O=Org")]),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &cert_only,
+                perms::READ,
+                &[Id::new(X509, "CN=client, O=Org")]
+            ),
+            Err(ErrorCode::NoAuth)
+        );
+        assert_eq!(
+            check(&cert_only, perms::READ, &[Id::new(X509, "CN=other,O=Org")]),
+            Err(ErrorCode::NoAuth)
+        );
+    }
+
+    #[test]
+    fn sasl_ids_follow_the_kerberos_name_parser() {
+        // KerberosName's pattern is ([^/@]*)(/([^/@]*))?@([^/@]*); without a match the name is
+        // still valid unless it has an '@'.
+        for valid in [
+            "jaasuser",
+            "",
+            "user/host",
+            "a/b/c",
+            "user@REALM",
+            "user/host@REALM",
+            "@",
+            "/@",
+            "user@",
+        ] {
+            assert!(sasl_is_valid(valid), "{valid:?} should be valid");
+        }
+        for invalid in ["a@b@c", "a/b/c@R", "user@RE/ALM", "u@r/"] {
+            assert!(!sasl_is_valid(invalid), "{invalid:?} should be invalid");
+        }
+    }
+
+    #[test]
+    fn sasl_acls_grant_the_user_and_the_sasl_super_user() {
+        let node = vec![acl(perms::READ, SASL, "jaasuser")];
+        assert_eq!(
+            check(&node, perms::READ, &[Id::new(SASL, "jaasuser")]),
+            Ok(())
+        );
+        assert_eq!(
+            check(&node, perms::READ, &[Id::new(SASL, "other")]),
+            Err(ErrorCode::NoAuth)
+        );
+        // A digest user of the same name is someone else.
+        assert_eq!(
+            check(&node, perms::READ, &[Id::new(DIGEST, "jaasuser")]),
+            Err(ErrorCode::NoAuth)
+        );
+        // SASLAuthenticationProvider.matches: the SASL user "super" matches any sasl ACL.
+        assert_eq!(check(&node, perms::READ, &[Id::new(SASL, "super")]), Ok(()));
+        // ...but only sasl ACLs.
+        let digest_only = vec![acl(perms::READ, DIGEST, "alice:h")];
+        assert_eq!(
+            check(&digest_only, perms::READ, &[Id::new(SASL, "super")]),
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]

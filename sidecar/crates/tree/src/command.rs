@@ -131,7 +131,7 @@ pub struct WatchTrigger {
     pub event: EventType,
     /// The ACL a watcher needs READ on to be told: the changed node's, or for
     /// NodeChildrenChanged the parent's (ZooKeeper checks it since CVE-2024-23944, 3.8.4/3.9.2).
-    pub acl: Vec<Acl>,
+    pub acl: crate::node::AclList,
 }
 
 /// What [`StateMachine::apply`](crate::StateMachine) returns for one entry.

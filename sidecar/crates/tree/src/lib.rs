@@ -16,16 +16,21 @@
 //!   uses hash order for both).
 //! - `ip` ACLs accept IPv6 (ZooKeeper 3.9 does; 3.8 refuses IPv6 ids with InvalidAcl).
 //! - A nested multi is refused with MarshallingError (the wire format cannot express one).
+//! - `x509` ACL ids (certificate subjects) are accepted whenever they parse as a DN. ZooKeeper
+//!   accepts them only once a secure client port registered its x509 provider; the tree cannot
+//!   know the member's ports, and such an ACL only grants to TLS clients anyway.
 
 pub mod acl;
 pub mod command;
 mod machine;
 pub mod node;
 pub mod path;
+pub mod path_key;
 pub mod quota;
 pub mod session;
 pub mod tree;
 mod write;
+pub mod x500;
 
 pub use command::*;
 pub use machine::{StateMachine, TreeOptions};

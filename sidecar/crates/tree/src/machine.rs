@@ -40,6 +40,18 @@ impl StateMachine {
         }
     }
 
+    /// A copy to serialize as a snapshot, made in O(sessions) rather than O(nodes), so that it
+    /// can be taken under the lock and encoded outside it. Equal to `self` once serialized and
+    /// read back; only for serializing (its tree's indexes are empty).
+    pub fn snapshot_copy(&self) -> StateMachine {
+        StateMachine {
+            opts: self.opts,
+            tree: self.tree.snapshot_copy(),
+            sessions: self.sessions.clone(),
+            last_applied_zxid: self.last_applied_zxid,
+        }
+    }
+
     pub fn options(&self) -> TreeOptions {
         self.opts
     }
@@ -99,12 +111,12 @@ impl StateMachine {
                 let still_due = self
                     .tree
                     .get(path)
-                    .is_some_and(|n| n.kind == NodeKind::Container && n.children.is_empty());
+                    .is_some_and(|n| n.kind == NodeKind::Container && n.num_children == 0);
                 Ok(self.reap_if(still_due, zxid, path, &mut triggers))
             }
             CommandKind::ReapTtl { path } => {
                 let still_due = self.tree.get(path).is_some_and(|n| {
-                    n.children.is_empty() && ttl_expired(n.kind, n.stat.mtime, time_ms)
+                    n.num_children == 0 && ttl_expired(n.kind, n.stat.mtime, time_ms)
                 });
                 Ok(self.reap_if(still_due, zxid, path, &mut triggers))
             }
@@ -262,7 +274,12 @@ impl StateMachine {
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ, auth)?;
-        Ok((node.children.iter().cloned().collect(), node.client_stat()))
+        let children = self
+            .tree
+            .children(path)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        Ok((children, node.client_stat()))
     }
 
     /// getACL: needs READ or ADMIN; without ADMIN, digest hashes are masked ("user:x").
@@ -270,7 +287,7 @@ impl StateMachine {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ | perms::ADMIN, auth)?;
         let list = match acl::check(&node.acl, perms::ADMIN, auth) {
-            Ok(()) => node.acl.clone(),
+            Ok(()) => node.acl.to_vec(),
             Err(_) => acl::mask_digests(&node.acl),
         };
         Ok((list, node.client_stat()))
@@ -333,7 +350,7 @@ impl StateMachine {
             .filter(|p| {
                 self.tree
                     .get(p)
-                    .is_some_and(|n| n.children.is_empty() && n.stat.cversion > 0)
+                    .is_some_and(|n| n.num_children == 0 && n.stat.cversion > 0)
             })
             .take(limit)
             .map(str::to_string)
@@ -343,7 +360,7 @@ impl StateMachine {
             .ttls()
             .filter(|p| {
                 self.tree.get(p).is_some_and(|n| {
-                    n.children.is_empty() && ttl_expired(n.kind, n.stat.mtime, now_ms)
+                    n.num_children == 0 && ttl_expired(n.kind, n.stat.mtime, now_ms)
                 })
             })
             .take(limit - containers.len())
@@ -402,7 +419,7 @@ mod config_tests {
         assert_eq!(triggers.len(), 1);
         assert_eq!(triggers[0].path, crate::path::CONFIG);
         assert_eq!(triggers[0].event, corral_proto::EventType::NodeDataChanged);
-        assert_eq!(triggers[0].acl, Acl::read_unsafe());
+        assert_eq!(*triggers[0].acl, *Acl::read_unsafe());
         // Clients still cannot write it (the ACL is world:anyone READ).
         assert_eq!(
             sm.get_acl(crate::path::CONFIG, &[]).unwrap().0,

@@ -1,6 +1,6 @@
 //! One znode as the tree stores it, and the Stat a client sees of it.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use corral_proto::{Acl, CreateMode, Stat};
 use serde::{Deserialize, Serialize};
@@ -78,27 +78,37 @@ impl PersistedStat {
     }
 }
 
+/// A node's ACL. Shared: the tree keeps one copy of each distinct list (most trees use a
+/// handful), as ZooKeeper's `ReferenceCountedACLCache` does.
+pub type AclList = Arc<[Acl]>;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// `None` when the node was created or last set with null data. ZooKeeper keeps that null
     /// (getData returns it, and clients such as kazoo tell it apart from empty data); sizes and
     /// Stat.dataLength count it as 0 bytes.
     pub data: Option<Vec<u8>>,
-    pub acl: Vec<Acl>,
+    pub acl: AclList,
     pub stat: PersistedStat,
     pub kind: NodeKind,
-    /// Child names (not paths), ordered so that listings and snapshots are deterministic.
-    pub children: BTreeSet<String>,
+    /// How many children the node has. The children themselves are found by their keys (see
+    /// `path_key`), so no node keeps a list of names.
+    pub num_children: i32,
 }
 
 impl Node {
-    pub fn new(data: Option<Vec<u8>>, acl: Vec<Acl>, stat: PersistedStat, kind: NodeKind) -> Self {
+    pub fn new(
+        data: Option<Vec<u8>>,
+        acl: impl Into<AclList>,
+        stat: PersistedStat,
+        kind: NodeKind,
+    ) -> Self {
         Node {
             data,
-            acl,
+            acl: acl.into(),
             stat,
             kind,
-            children: BTreeSet::new(),
+            num_children: 0,
         }
     }
 
@@ -110,7 +120,7 @@ impl Node {
 
     /// `DataNode.copyStat`: the Stat a client sees.
     pub fn client_stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
+        let num_children = self.num_children;
         Stat {
             czxid: self.stat.czxid,
             mzxid: self.stat.mzxid,
@@ -145,20 +155,19 @@ mod tests {
     fn client_cversion_counts_creations_and_deletions() {
         let mut n = Node::new(
             Some(vec![1, 2]),
-            vec![],
+            Vec::new(),
             PersistedStat::created(5, 7),
             NodeKind::Persistent,
         );
         assert_eq!(n.client_stat().cversion, 0);
         // Three children created, one deleted: stored 3, visible 3 + 1.
         n.stat.cversion = 3;
-        n.children.insert("a".into());
-        n.children.insert("b".into());
+        n.num_children = 2;
         let s = n.client_stat();
         assert_eq!((s.cversion, s.num_children, s.data_length), (4, 2, 2));
         // Fresh "/" of ZooKeeper: stored 0 with one child shows -1.
         n.stat.cversion = 0;
-        n.children.remove("a");
+        n.num_children = 1;
         assert_eq!(n.client_stat().cversion, -1);
     }
 
@@ -166,7 +175,7 @@ mod tests {
     fn null_data_has_length_zero_and_stays_null() {
         let null = Node::new(
             None,
-            vec![],
+            Vec::new(),
             PersistedStat::created(5, 7),
             NodeKind::Persistent,
         );

@@ -4,19 +4,33 @@
 //! Mutations here assume the caller validated them (see `write.rs`); each records how to undo
 //! itself in a [`Journal`], so that a failing multi can put everything back without copying
 //! the tree.
+//!
+//! Memory and snapshots: the nodes live in a persistent (copy-on-write) ordered map keyed by
+//! [`PathKey`], whose order puts siblings together, so a node keeps a child count rather than
+//! its children's names; ACL lists are shared between the nodes that use the same one. Cloning
+//! the tree is O(1) (plus the small indexes), which lets a snapshot copy it under the lock and
+//! encode the copy outside it. Only the nodes and quotas are serialized; every index is rebuilt
+//! when a snapshot is read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use corral_proto::{Acl, Stat};
-use serde::{Deserialize, Serialize};
+use imbl::OrdMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::node::{Node, NodeKind, PersistedStat, approximate_size};
+use crate::node::{AclList, Node, NodeKind, PersistedStat, approximate_size};
 use crate::path;
+use crate::path_key::{PathKey, PathStr};
 use crate::quota::{self, StatsTrack};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct DataTree {
-    nodes: BTreeMap<String, Node>,
+    /// Nodes behind their own pointer: the map's B-tree chunks stay small (a few words per
+    /// entry, however large a node is), and copying a chunk for a write during a snapshot
+    /// copies pointers, not nodes.
+    nodes: OrdMap<PathKey, Arc<Node>>,
     /// Session id -> paths of its ephemeral nodes.
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -25,6 +39,86 @@ pub struct DataTree {
     data_size: u64,
     /// Paths with a quota (ZooKeeper's `pTrie`), normalized; see `quota.rs`.
     quotas: BTreeSet<String>,
+    acls: AclCache,
+}
+
+/// Equal trees have equal nodes and quotas; the indexes and the ACL cache follow from those.
+impl PartialEq for DataTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+            && self.quotas == other.quotas
+            && self.data_size == other.data_size
+            && self.ephemerals == other.ephemerals
+            && self.containers == other.containers
+            && self.ttls == other.ttls
+    }
+}
+
+impl Eq for DataTree {}
+
+/// One shared copy of each distinct ACL list in use.
+#[derive(Clone, Debug, Default)]
+struct AclCache(HashSet<AclList>);
+
+impl AclCache {
+    fn intern(&mut self, acl: AclList) -> AclList {
+        if let Some(shared) = self.0.get(&*acl) {
+            return shared.clone();
+        }
+        self.0.insert(acl.clone());
+        acl
+    }
+
+    /// `acl` is about to be dropped by a node: forget the list once nothing else uses it.
+    fn release(&mut self, acl: &AclList) {
+        // Two holders: the cache and the departing node.
+        if std::sync::Arc::strong_count(acl) == 2 {
+            self.0.remove(&**acl);
+        }
+    }
+}
+
+/// What a snapshot stores of the tree: nodes in key order, and the quota paths.
+#[derive(Serialize)]
+struct StoredTreeRef<'a> {
+    #[serde(serialize_with = "nodes_as_seq")]
+    nodes: &'a OrdMap<PathKey, Arc<Node>>,
+    quotas: &'a BTreeSet<String>,
+}
+
+fn nodes_as_seq<S: Serializer>(
+    nodes: &&OrdMap<PathKey, Arc<Node>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(nodes.iter())
+}
+
+#[derive(Deserialize)]
+struct StoredTree {
+    nodes: Vec<(PathKey, Node)>,
+    quotas: BTreeSet<String>,
+}
+
+impl Serialize for DataTree {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredTreeRef {
+            nodes: &self.nodes,
+            quotas: &self.quotas,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DataTree {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredTree::deserialize(deserializer)?;
+        let mut tree = DataTree::empty();
+        tree.quotas = stored.quotas;
+        for (path, node) in stored.nodes {
+            tree.insert_indexed(path.as_str(), node);
+        }
+        Ok(tree)
+    }
 }
 
 /// How to revert one mutation.
@@ -48,7 +142,7 @@ enum Undo {
     },
     AclSet {
         path: String,
-        acl: Vec<Acl>,
+        acl: AclList,
         stat: PersistedStat,
     },
     /// A quota statistics node's data was rewritten (its Stat was not touched).
@@ -92,14 +186,7 @@ impl DataTree {
     /// is world-readable only, and its aversion is -1 because ZooKeeper sets that ACL with
     /// version -1 (`DataTree.addConfigNode`; both confirmed on a running 3.8.0).
     pub fn new() -> Self {
-        let mut tree = DataTree {
-            nodes: BTreeMap::new(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-            quotas: BTreeSet::new(),
-        };
+        let mut tree = DataTree::empty();
         let system = |acl: Vec<Acl>, aversion: i32| {
             let stat = PersistedStat {
                 aversion,
@@ -108,56 +195,123 @@ impl DataTree {
             Node::new(Some(Vec::new()), acl, stat, NodeKind::Persistent)
         };
         for p in [path::ROOT, path::ZOOKEEPER, path::QUOTA] {
-            tree.insert_indexed(p.to_string(), system(Acl::open_unsafe(), 0));
+            tree.insert_indexed(p, system(Acl::open_unsafe(), 0));
         }
-        tree.insert_indexed(path::CONFIG.to_string(), system(Acl::read_unsafe(), -1));
+        tree.insert_indexed(path::CONFIG, system(Acl::read_unsafe(), -1));
         // Linked directly, without counting as child creations (stored cversion stays 0).
         for p in [path::ZOOKEEPER, path::QUOTA, path::CONFIG] {
-            let (parent, name) = path::split_last(p).expect("system paths have a slash");
-            tree.node_mut(parent).children.insert(name.to_string());
+            let (parent, _) = path::split_last(p).expect("system paths have a slash");
+            tree.node_mut(parent).num_children += 1;
         }
         tree
     }
 
+    /// What a snapshot stores of this tree, copied in O(1) (plus the quota paths): the nodes
+    /// are shared until either side changes them. Only for serializing: its indexes are empty.
+    pub fn snapshot_copy(&self) -> DataTree {
+        DataTree {
+            nodes: self.nodes.clone(),
+            quotas: self.quotas.clone(),
+            ..DataTree::empty()
+        }
+    }
+
+    /// No nodes at all, not even "/": the start of [`DataTree::new`] and of reading a snapshot.
+    fn empty() -> Self {
+        DataTree {
+            nodes: OrdMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+            quotas: BTreeSet::new(),
+            acls: AclCache::default(),
+        }
+    }
+
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(key(path))
+        self.nodes.get(PathStr::new(key(path))).map(|n| &**n)
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.nodes.contains_key(key(path))
+        self.nodes.contains_key(PathStr::new(key(path)))
     }
 
+    /// A node to change; copied first if a snapshot still shares it.
     fn node_mut(&mut self, path: &str) -> &mut Node {
-        self.nodes
-            .get_mut(key(path))
-            .expect("mutation of a node the caller checked exists")
+        Arc::make_mut(
+            self.nodes
+                .get_mut(PathStr::new(key(path)))
+                .expect("mutation of a node the caller checked exists"),
+        )
     }
 
-    fn insert_indexed(&mut self, path: String, node: Node) {
-        self.data_size += approximate_size(&path, node.data_bytes());
+    /// The children of `parent` as (name, node), in name order: a range scan, since siblings
+    /// are neighbours in the map (see `path_key`).
+    pub fn children<'a>(&'a self, parent: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+        let parent = key(parent);
+        // The smallest key of a child of `parent` would be `parent/` (an empty name); for the
+        // root, that key is "/" itself, which is the root node and so excluded too.
+        let (lower, parent_part) = if parent == path::ROOT {
+            (path::ROOT.to_string(), String::new())
+        } else {
+            (format!("{parent}/"), parent.to_string())
+        };
+        self.nodes
+            .range::<_, PathStr>((Bound::Excluded(PathStr::new(&lower)), Bound::Unbounded))
+            .map(|(k, n)| (PathStr::new(k.as_str()).split(), &**n))
+            .take_while(move |((p, _), _)| *p == parent_part)
+            .map(|((_, name), n)| (name, n))
+    }
+
+    /// Every node below `path` (not `path` itself), parents before their children.
+    fn descendants<'a>(&'a self, path: &str) -> impl Iterator<Item = (String, &'a Node)> + 'a {
+        let mut stack = vec![key(path).to_string()];
+        let mut pending: Vec<(String, &'a Node)> = Vec::new();
+        std::iter::from_fn(move || {
+            loop {
+                if let Some(next) = pending.pop() {
+                    stack.push(next.0.clone());
+                    return Some(next);
+                }
+                let parent = stack.pop()?;
+                pending.extend(
+                    self.children(&parent)
+                        .map(|(name, n)| (path::join(&parent, name), n)),
+                );
+                pending.reverse();
+            }
+        })
+    }
+
+    fn insert_indexed(&mut self, path: &str, mut node: Node) {
+        node.acl = self.acls.intern(node.acl);
+        self.data_size += approximate_size(path, node.data_bytes());
         match node.kind {
             NodeKind::Ephemeral { session_id } => {
                 self.ephemerals
                     .entry(session_id)
                     .or_default()
-                    .insert(path.clone());
+                    .insert(path.to_string());
             }
             NodeKind::Container => {
-                self.containers.insert(path.clone());
+                self.containers.insert(path.to_string());
             }
             NodeKind::Ttl { .. } => {
-                self.ttls.insert(path.clone());
+                self.ttls.insert(path.to_string());
             }
             NodeKind::Persistent => {}
         }
-        self.nodes.insert(path, node);
+        self.nodes.insert(PathKey::new(path), Arc::new(node));
     }
 
     fn remove_indexed(&mut self, path: &str) -> Node {
         let node = self
             .nodes
-            .remove(path)
+            .remove(PathStr::new(path))
+            .map(Arc::unwrap_or_clone)
             .expect("removal of a node the caller checked exists");
+        self.acls.release(&node.acl);
         self.data_size -= approximate_size(path, node.data_bytes());
         match node.kind {
             NodeKind::Ephemeral { session_id } => {
@@ -186,7 +340,7 @@ impl DataTree {
         let parent = key(parent).to_string();
         let parent_node = self.node_mut(&parent);
         let parent_stat = parent_node.stat;
-        parent_node.children.insert(name.to_string());
+        parent_node.num_children += 1;
         // ZooKeeper only moves cversion forward (it guards against replays); at i32 overflow the
         // guard keeps the old value, and so do we.
         let next = parent_stat.cversion.wrapping_add(1);
@@ -198,7 +352,7 @@ impl DataTree {
         // ZooKeeper copies it inside createNode.
         let stat = node.client_stat();
         let bytes = node.data_bytes().len() as i64;
-        self.insert_indexed(path.to_string(), node);
+        self.insert_indexed(path, node);
         journal.0.push(Undo::Created {
             path: path.to_string(),
             parent: parent.clone(),
@@ -229,16 +383,8 @@ impl DataTree {
         let Some(node) = self.get(path) else {
             return (0, 0);
         };
-        let prefix = format!("{}/", key(path).trim_end_matches('/'));
-        let below = self
-            .nodes
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix.as_str()),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(p, _)| p.starts_with(&prefix));
         let (mut count, mut bytes) = (1, node.data_bytes().len() as i64);
-        for (_, n) in below {
+        for (_, n) in self.descendants(path) {
             count += 1;
             bytes += n.data_bytes().len() as i64;
         }
@@ -254,7 +400,7 @@ impl DataTree {
             return;
         };
         let stat_path = quota::stat_path(&prefix);
-        let Some(node) = self.nodes.get(&stat_path) else {
+        let Some(node) = self.get(&stat_path) else {
             tracing::warn!(quota = %prefix, "quota statistics node missing");
             return;
         };
@@ -287,12 +433,12 @@ impl DataTree {
         let parent = key(parent).to_string();
         let parent_node = self.node_mut(&parent);
         let parent_stat = parent_node.stat;
-        parent_node.children.remove(name);
+        parent_node.num_children -= 1;
         if zxid > parent_node.stat.pzxid {
             parent_node.stat.pzxid = zxid;
         }
         let node = self.remove_indexed(path);
-        debug_assert!(node.children.is_empty(), "deleted {path} with children");
+        debug_assert_eq!(node.num_children, 0, "deleted {path} with children");
         let bytes = node.data_bytes().len() as i64;
         let name = name.to_string();
         journal.0.push(Undo::Deleted {
@@ -335,7 +481,7 @@ impl DataTree {
         journal: &mut Journal,
     ) -> Stat {
         let path = key(path);
-        let node = self.nodes.get_mut(path).expect("validated setData path");
+        let node = self.node_mut(path);
         let old_stat = node.stat;
         let old_data = std::mem::replace(&mut node.data, data);
         let old_bytes = old_data.as_deref().unwrap_or_default();
@@ -359,12 +505,13 @@ impl DataTree {
     pub fn set_acl(
         &mut self,
         path: &str,
-        acl: Vec<Acl>,
+        acl: impl Into<AclList>,
         aversion: i32,
         journal: &mut Journal,
     ) -> Stat {
         let path = key(path);
-        let node = self.nodes.get_mut(path).expect("validated setACL path");
+        let acl = self.acls.intern(acl.into());
+        let node = self.node_mut(path);
         let old_stat = node.stat;
         let old_acl = std::mem::replace(&mut node.acl, acl);
         node.stat.aversion = aversion;
@@ -387,9 +534,8 @@ impl DataTree {
                     parent_stat,
                 } => {
                     self.remove_indexed(&path);
-                    let (_, name) = path::split_last(&path).expect("created path");
                     let p = self.node_mut(&parent);
-                    p.children.remove(name);
+                    p.num_children -= 1;
                     p.stat = parent_stat;
                 }
                 Undo::Deleted {
@@ -398,17 +544,17 @@ impl DataTree {
                     node,
                     parent_stat,
                 } => {
-                    let (_, name) = path::split_last(&path).expect("deleted path");
                     let p = self.node_mut(&parent);
-                    p.children.insert(name.to_string());
+                    p.num_children += 1;
                     p.stat = parent_stat;
-                    self.insert_indexed(path, node);
+                    self.insert_indexed(&path, node);
                 }
                 Undo::DataSet { path, data, stat } => {
                     self.restore_data(&path, data);
                     self.node_mut(&path).stat = stat;
                 }
                 Undo::AclSet { path, acl, stat } => {
+                    let acl = self.acls.intern(acl);
                     let node = self.node_mut(&path);
                     node.acl = acl;
                     node.stat = stat;
@@ -437,14 +583,7 @@ impl DataTree {
         if path == path::ROOT {
             return self.nodes.len() - 1;
         }
-        let prefix = format!("{path}/");
-        self.nodes
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix.as_str()),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(p, _)| p.starts_with(&prefix))
-            .count()
+        self.descendants(path).count()
     }
 
     /// Paths of the ephemeral nodes owned by `session_id`, in path order.
@@ -489,8 +628,14 @@ impl DataTree {
         self.data_size
     }
 
+    /// Every node, siblings together (see `path_key`), "/" first.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (p.as_str(), n))
+        self.nodes.iter().map(|(p, n)| (p.as_str(), &**n))
+    }
+
+    /// Distinct ACL lists held in common by the nodes.
+    pub fn distinct_acls(&self) -> usize {
+        self.acls.0.len()
     }
 
     /// Recompute every index from the nodes and compare; for tests and debugging.
@@ -498,31 +643,42 @@ impl DataTree {
         let mut size = 0;
         let mut eph: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
         let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
-        for (p, n) in &self.nodes {
+        let mut children: BTreeMap<&str, i32> = BTreeMap::new();
+        for (p, n) in self.nodes.iter() {
+            let p = p.as_str();
             size += approximate_size(p, n.data_bytes());
             match n.kind {
                 NodeKind::Ephemeral { session_id } => {
-                    eph.entry(session_id).or_default().insert(p.clone());
+                    eph.entry(session_id).or_default().insert(p.to_string());
                 }
                 NodeKind::Container => {
-                    containers.insert(p.clone());
+                    containers.insert(p.to_string());
                 }
                 NodeKind::Ttl { .. } => {
-                    ttls.insert(p.clone());
+                    ttls.insert(p.to_string());
                 }
                 NodeKind::Persistent => {}
             }
             if p != path::ROOT {
-                let (parent, name) = path::split_last(p).ok_or(format!("{p} has no parent"))?;
-                let parent = self.get(parent).ok_or(format!("{p} is an orphan"))?;
-                if !parent.children.contains(name) {
-                    return Err(format!("{p} missing from its parent's children"));
-                }
+                let (parent, _) = path::split_last(p).ok_or(format!("{p} has no parent"))?;
+                self.get(parent).ok_or(format!("{p} is an orphan"))?;
+                *children.entry(key(parent)).or_default() += 1;
             }
-            for c in &n.children {
-                if !self.nodes.contains_key(&path::join(p, c)) {
-                    return Err(format!("{p} lists missing child {c}"));
-                }
+            if !self.acls.0.contains(&n.acl) {
+                return Err(format!("{p} has an ACL list outside the cache"));
+            }
+        }
+        for (p, n) in self.nodes.iter() {
+            let counted = children.get(p.as_str()).copied().unwrap_or(0);
+            if n.num_children != counted {
+                return Err(format!(
+                    "{} counts {} children, has {counted}",
+                    p.as_str(),
+                    n.num_children
+                ));
+            }
+            if self.children(p.as_str()).count() != counted as usize {
+                return Err(format!("{} children are not neighbours", p.as_str()));
             }
         }
         if size != self.data_size {
@@ -558,7 +714,7 @@ mod tests {
         assert_eq!(t.get("").unwrap(), root);
         assert_eq!(t.get("/zookeeper").unwrap().client_stat().cversion, -2);
         let config = t.get("/zookeeper/config").unwrap();
-        assert_eq!(config.acl, Acl::read_unsafe());
+        assert_eq!(*config.acl, *Acl::read_unsafe());
         assert_eq!(config.client_stat().aversion, -1);
         assert_eq!(t.descendant_count("/"), 3);
         assert_eq!(t.descendant_count("/zookeeper"), 2);

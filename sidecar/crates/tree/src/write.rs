@@ -34,7 +34,7 @@ pub(crate) struct Effects<'t> {
 }
 
 impl Effects<'_> {
-    fn trigger(&mut self, path: &str, event: EventType, acl: Vec<Acl>) {
+    fn trigger(&mut self, path: &str, event: EventType, acl: crate::node::AclList) {
         self.triggers.push(WatchTrigger {
             path: path.to_string(),
             event,
@@ -121,6 +121,7 @@ fn create(
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
     let parent_acl = parent.acl.clone();
+    let acl: crate::node::AclList = acl.into();
     let node_acl = acl.clone();
     let node = Node::new(
         data.map(<[u8]>::to_vec),
@@ -152,7 +153,7 @@ fn delete(
     acl::check(&parent.acl, perms::DELETE, ctx.auth)?;
     let node = fx.tree.get(path).ok_or(ErrorCode::NoNode)?;
     next_version(node.stat.version, version)?;
-    if !node.children.is_empty() {
+    if node.num_children != 0 {
         return Err(ErrorCode::NotEmpty);
     }
     delete_unchecked(fx, path, ctx.zxid);

@@ -257,7 +257,7 @@ fn assert_invariants(sm: &StateMachine, zxid: i64) {
         let s = node.client_stat();
         assert!(s.czxid <= s.mzxid && s.mzxid <= zxid, "{path}: {s:?}");
         assert!(s.czxid <= s.pzxid && s.pzxid <= zxid, "{path}: {s:?}");
-        assert_eq!(s.num_children as usize, node.children.len());
+        assert_eq!(s.num_children as usize, sm.tree().children(path).count());
     }
     for (session, paths) in sm.ephemerals_by_session() {
         assert!(
@@ -327,10 +327,15 @@ proptest! {
         let mut a = StateMachine::new(opts());
         let mut b = StateMachine::new(opts());
         let mut restored: Option<StateMachine> = None;
+        // The O(1) copy a snapshot is encoded from, with the bytes it had when taken.
+        let mut frozen: Option<(StateMachine, Vec<u8>)> = None;
         for (i, (step, time_step)) in steps.iter().enumerate() {
             if i == cut {
                 // Snapshot mid-sequence through both encodings the glue might use.
                 let bytes = snapshot(&a);
+                let copy = a.snapshot_copy();
+                prop_assert_eq!(&snapshot(&copy), &bytes);
+                frozen = Some((copy, bytes.clone()));
                 let from_postcard: StateMachine = postcard::from_bytes(&bytes).unwrap();
                 let json = serde_json::to_vec(&a).unwrap();
                 let from_json: StateMachine = serde_json::from_slice(&json).unwrap();
@@ -350,6 +355,10 @@ proptest! {
             driver.observe(&cmd, &applied_a);
             assert_invariants(&a, zxid);
             assert_atomic(&before, &a, &cmd, &applied_a);
+        }
+        if let Some((copy, bytes)) = &frozen {
+            // Later writes to the live tree never reach the copy being encoded.
+            prop_assert_eq!(&snapshot(copy), bytes);
         }
         prop_assert_eq!(snapshot(&a), snapshot(&b));
         let restored = restored.expect("cut is inside the sequence");

@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::tls::{self, PeerReader, PeerWriter};
 use super::wire::{
     self, EncodedFrame, MAX_FRAME_LEN, PREAMBLE, PeerRequest, PeerResponse, WireError,
 };
@@ -43,6 +43,8 @@ pub struct ClientOptions {
     pub max_frame_len: usize,
     /// A write gathers queued frames until it holds at least this many bytes.
     pub max_batch_bytes: usize,
+    /// Mutual TLS (sslQuorum); plain TCP when `None`.
+    pub tls: Option<crate::tls::QuorumTls>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +55,7 @@ impl Default for ClientOptions {
             max_backoff: Duration::from_secs(2),
             max_frame_len: MAX_FRAME_LEN,
             max_batch_bytes: 256 * 1024,
+            tls: None,
         }
     }
 }
@@ -376,12 +379,15 @@ async fn drive(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Queued>) 
     }
 }
 
-async fn connect(shared: &Shared) -> Result<TcpStream, String> {
+async fn connect(shared: &Shared) -> Result<(PeerReader, PeerWriter), String> {
     let attempt = async {
-        let mut stream = TcpStream::connect(&shared.addr).await?;
+        let stream = TcpStream::connect(&shared.addr).await?;
         stream.set_nodelay(true)?;
-        stream.write_all(&PREAMBLE).await?;
-        Ok::<_, std::io::Error>(stream)
+        let (reader, mut writer) =
+            tls::connect(stream, &shared.addr, shared.opts.tls.as_ref()).await?;
+        writer.write_all(&PREAMBLE).await?;
+        writer.flush().await?;
+        Ok::<_, std::io::Error>((reader, writer))
     };
     match tokio::time::timeout(shared.opts.connect_timeout, attempt).await {
         Ok(Ok(stream)) => Ok(stream),
@@ -396,12 +402,11 @@ async fn connect(shared: &Shared) -> Result<TcpStream, String> {
 /// Run one connection until it fails; returns why it ended.
 async fn run_connection(
     shared: &Shared,
-    stream: TcpStream,
+    (reader, writer): (PeerReader, PeerWriter),
     generation: u64,
     first: (u64, EncodedFrame),
     queue: &mut mpsc::UnboundedReceiver<Queued>,
 ) -> String {
-    let (reader, writer) = stream.into_split();
     tokio::select! {
         reason = write_frames(shared, writer, generation, first, queue) => reason,
         reason = read_replies(shared, reader) => reason,
@@ -410,7 +415,7 @@ async fn run_connection(
 
 async fn write_frames(
     shared: &Shared,
-    mut writer: OwnedWriteHalf,
+    mut writer: PeerWriter,
     generation: u64,
     first: (u64, EncodedFrame),
     queue: &mut mpsc::UnboundedReceiver<Queued>,
@@ -451,7 +456,13 @@ async fn write_frames(
             }
         }
         if !batch.is_empty() {
-            if let Err(e) = writer.write_all(&batch).await {
+            // TLS may hold encrypted bytes back until flushed.
+            if let Err(e) = async {
+                writer.write_all(&batch).await?;
+                writer.flush().await
+            }
+            .await
+            {
                 return format!("write failed: {e}");
             }
             batch.clear();
@@ -472,7 +483,7 @@ fn mark_sent(shared: &Shared, id: u64, generation: u64) -> bool {
     }
 }
 
-async fn read_replies(shared: &Shared, mut reader: OwnedReadHalf) -> String {
+async fn read_replies(shared: &Shared, mut reader: PeerReader) -> String {
     loop {
         let body = match wire::read_frame(&mut reader, shared.opts.max_frame_len).await {
             Ok(Some(body)) => body,

@@ -167,6 +167,21 @@ fn create(session_id: i64, path: &str, data: Vec<u8>) -> Command {
     }
 }
 
+/// `client_write` on `member`, retrying while it refuses for want of a current lease or
+/// leadership (a loaded machine can delay a heartbeat round past the lease), up to PATIENCE.
+async fn write_retrying(member: &Member, cmd: Command) -> Applied {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match member.raft.client_write(cmd.clone()).await {
+            Ok(written) => return written.data,
+            Err(e) if e.forward_to_leader().is_some() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("write {cmd}: {e}"),
+        }
+    }
+}
+
 async fn open_session(leader: &Member) -> i64 {
     let cmd = Command {
         time_ms: 1_700_000_000_000,
@@ -176,14 +191,7 @@ async fn open_session(leader: &Member) -> i64 {
             owner: 1,
         },
     };
-    match leader
-        .raft
-        .client_write(cmd)
-        .await
-        .expect("session")
-        .data
-        .result
-    {
+    match write_retrying(leader, cmd).await.result {
         Ok(Outcome::SessionCreated { session_id, .. }) => session_id,
         other => panic!("no session: {other:?}"),
     }
@@ -213,12 +221,7 @@ async fn three_members_elect_replicate_forward_and_transfer_leadership() {
 
     // A write on the leader reaches every member's tree.
     let session = open_session(leader).await;
-    let applied = leader
-        .raft
-        .client_write(create(session, "/ensemble", b"hello".to_vec()))
-        .await
-        .expect("write on the leader")
-        .data;
+    let applied = write_retrying(leader, create(session, "/ensemble", b"hello".to_vec())).await;
     assert!(
         matches!(applied.result, Ok(Outcome::Created { .. })),
         "{applied:?}"
@@ -322,12 +325,8 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
     let mut last = 0;
     for i in 0..20 {
         let data = vec![i as u8; 700];
-        last = first
-            .raft
-            .client_write(create(session, &format!("/n{i}"), data))
+        last = write_retrying(&first, create(session, &format!("/n{i}"), data))
             .await
-            .expect("write")
-            .data
             .zxid;
     }
     first.raft.trigger().snapshot().await.expect("snapshot");
@@ -362,11 +361,12 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
     let second = start_member(2, dirs[1].path(), bind().await).await;
     // A client attached to the learner before the snapshot arrives: its watches belong to the
     // old tree, so it must be disconnected to set them again.
-    let (outbox, mut to_client) = tokio::sync::mpsc::unbounded_channel();
+    let (outbox, _to_client) =
+        crate::raft::Outbox::new(crate::raft::OutboxLimits::from_soft(1 << 20));
     second.core.lock().attached.insert(
         77,
         crate::raft::core::Attached {
-            outbox,
+            outbox: outbox.clone(),
             auth: Vec::new(),
             read_only: false,
         },
@@ -400,7 +400,7 @@ async fn a_new_member_catches_up_from_a_chunked_snapshot() {
         .unwrap();
     assert_eq!(second.core.snapshots_installed(), 1);
     assert!(
-        matches!(to_client.try_recv(), Ok(crate::raft::Outgoing::Close)),
+        outbox.is_closed(),
         "the attached client was not disconnected when the snapshot replaced the tree"
     );
 

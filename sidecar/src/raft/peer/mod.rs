@@ -6,12 +6,14 @@
 //! - [`PeerClient`]: a persistent, pipelined connection to one peer.
 //! - [`serve`]: the listening side, dispatching to a [`PeerHandler`]; [`RaftPeerHandler`] is the
 //!   member's handler, with the application requests going to an [`AppHandler`].
+//! - `tls`: mutual TLS under both sides when the ensemble sets `sslQuorum=true`.
 //! - `super::network::PeerNetwork` puts it behind openraft's `RaftNetworkFactory`.
 
 mod client;
 mod handler;
 mod server;
 mod snapshot;
+mod tls;
 pub mod wire;
 
 #[cfg(test)]

@@ -18,12 +18,12 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::snapshot::Assembly;
+use super::tls::{self, PeerReader, PeerWriter};
 use super::wire::{self, MAX_FRAME_LEN, PREAMBLE, PeerRequest, PeerResponse};
 
 /// The part of a request that finishes after it was begun; it yields the reply.
@@ -42,10 +42,12 @@ pub trait PeerHandler: Send + Sync + 'static {
 pub struct ServerOptions {
     /// The largest frame accepted or sent; must match the peers' [`super::ClientOptions`].
     pub max_frame_len: usize,
-    /// How long a new connection may take to send the preamble.
+    /// How long a new connection may take to finish its TLS handshake and send the preamble.
     pub preamble_timeout: Duration,
     /// A write gathers ready replies until it holds at least this many bytes.
     pub max_batch_bytes: usize,
+    /// Mutual TLS (sslQuorum): peers without a trusted certificate are refused.
+    pub tls: Option<crate::tls::QuorumTls>,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +56,7 @@ impl Default for ServerOptions {
             max_frame_len: MAX_FRAME_LEN,
             preamble_timeout: Duration::from_secs(5),
             max_batch_bytes: 256 * 1024,
+            tls: None,
         }
     }
 }
@@ -91,22 +94,28 @@ async fn serve_connection(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY on a peer connection");
     }
-    let (mut reader, writer) = stream.into_split();
-    match tokio::time::timeout(opts.preamble_timeout, read_preamble(&mut reader)).await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
-            tracing::warn!(%peer, "{}; closing", wire::WireError::BadPreamble);
-            return;
+    let opening = async {
+        let (mut reader, writer) = tls::accept(stream, peer, opts.tls.as_ref()).await?;
+        match read_preamble(&mut reader).await {
+            Ok(true) => Some((reader, writer)),
+            Ok(false) => {
+                tracing::warn!(%peer, "{}; closing", wire::WireError::BadPreamble);
+                None
+            }
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "peer connection ended before its preamble");
+                None
+            }
         }
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "peer connection ended before its preamble");
-            return;
-        }
+    };
+    let (reader, writer) = match tokio::time::timeout(opts.preamble_timeout, opening).await {
+        Ok(Some(halves)) => halves,
+        Ok(None) => return,
         Err(_) => {
             tracing::warn!(%peer, timeout = ?opts.preamble_timeout, "no peer preamble in time; closing");
             return;
         }
-    }
+    };
     tracing::debug!(%peer, "peer connected");
     let (replies, outgoing) = mpsc::unbounded_channel();
     let reason = tokio::select! {
@@ -116,14 +125,14 @@ async fn serve_connection(
     tracing::debug!(%peer, %reason, "peer connection closed");
 }
 
-async fn read_preamble(reader: &mut OwnedReadHalf) -> io::Result<bool> {
+async fn read_preamble(reader: &mut PeerReader) -> io::Result<bool> {
     let mut got = [0u8; PREAMBLE.len()];
     reader.read_exact(&mut got).await?;
     Ok(got == PREAMBLE)
 }
 
 async fn read_requests(
-    mut reader: OwnedReadHalf,
+    mut reader: PeerReader,
     peer: SocketAddr,
     handler: &dyn PeerHandler,
     opts: &ServerOptions,
@@ -215,7 +224,7 @@ fn panicked(kind: &str) -> PeerResponse {
 }
 
 async fn write_replies(
-    mut writer: OwnedWriteHalf,
+    mut writer: PeerWriter,
     opts: &ServerOptions,
     mut outgoing: mpsc::UnboundedReceiver<(u64, PeerResponse)>,
 ) -> String {
@@ -231,7 +240,13 @@ async fn write_replies(
                 next = outgoing.try_recv().ok();
             }
         }
-        if let Err(e) = writer.write_all(&batch).await {
+        // TLS may hold encrypted bytes back until flushed.
+        if let Err(e) = async {
+            writer.write_all(&batch).await?;
+            writer.flush().await
+        }
+        .await
+        {
             return format!("write failed: {e}");
         }
         batch.clear();

@@ -486,7 +486,7 @@ mod tests {
                 triggers: vec![WatchTrigger {
                     path: "/a".into(),
                     event: EventType::NodeChildrenChanged,
-                    acl: Acl::read_unsafe(),
+                    acl: Acl::read_unsafe().into(),
                 }],
             })),
             PeerResponse::Forwarded(Err("not the leader".into())),
