@@ -537,7 +537,11 @@ impl Consensus {
 
     /// Tell the leader which sessions showed signs of life here (ZooKeeper's follower touch
     /// table). Best effort: a lost touch only shortens a session's slack until the next one.
-    pub async fn touch_leader(&self, sessions: Vec<i64>) -> Result<(), ConsensusError> {
+    pub async fn touch_leader(
+        &self,
+        sessions: Vec<i64>,
+        timeout: Duration,
+    ) -> Result<(), ConsensusError> {
         let Some((leader, addr)) = self.leader() else {
             return Err(ConsensusError::NotAvailable("no leader is known".into()));
         };
@@ -547,7 +551,7 @@ impl Consensus {
         match self
             .network
             .client(&addr)
-            .call(&PeerRequest::Touch(sessions), WRITE_TIMEOUT)
+            .call(&PeerRequest::Touch(sessions), timeout)
             .await
         {
             Ok(PeerResponse::Touched) => Ok(()),
