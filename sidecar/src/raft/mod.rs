@@ -596,4 +596,19 @@ impl Consensus {
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
     }
+
+    /// Resolves once the Raft core has stopped for good, with why: a fatal storage error, or a
+    /// panic in the core task. Without its core a member can neither serve nor vote, yet its
+    /// ports would stay open; the node exits instead so that its supervisor restarts it.
+    pub async fn stopped(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_watched().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the Raft core task ended without a report (it panicked)".into();
+            }
+        }
+    }
 }

@@ -440,6 +440,12 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
                         &closing,
                         || Segment::create(&dir, first_index),
                     )
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("starting a new Raft log segment in {}: {e}", dir.display()),
+                        )
+                    })
                 })
                 .await?,
             );
