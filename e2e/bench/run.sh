@@ -264,10 +264,11 @@ stop_cluster() {
     done
 }
 
-# run_group KIND SHAPE REP GROUP: fresh servers, the group's workloads, servers stopped.
+# run_group KIND SHAPE REP GROUP ATTEMPT: fresh servers (new data dirs for every attempt), the
+# group's workloads, servers stopped.
 run_group() {
-    local kind="$1" shape="$2" rep="$3" group="$4"
-    local root="$COMPAT_TMP/$kind-$shape-$rep-$group"
+    local kind="$1" shape="$2" rep="$3" group="$4" attempt="$5"
+    local root="$COMPAT_TMP/$kind-$shape-$rep-$group-attempt$attempt"
     compat_log "== $kind, $shape member(s), repetition $rep: $group"
     start_cluster "$kind" "$shape" "$root" || {
         compat_log "$kind ($shape member(s)) did not start"
@@ -281,8 +282,11 @@ run_group() {
     local status=0
     timeout "$group_limit" "$BENCH_BIN" run --server "$kind" --members "$members" --pids "$pids" \
         --shape "$shape" --rep "$rep" --profile "$mode" --workloads "$(group_workloads "$group")" \
-        >>"$results" 2> >(tee -a "$out/bench.log" >&2) || status=$?
-    if [ "$status" -ne 0 ]; then
+        >"$root/results.jsonl" 2> >(tee -a "$out/bench.log" >&2) || status=$?
+    # Only a whole group's rows reach the results, so a retried group counts once.
+    if [ "$status" -eq 0 ]; then
+        cat "$root/results.jsonl" >>"$results"
+    else
         compat_log "corral-bench failed against $kind ($shape member(s)) with status $status"
         show_cluster_logs
         stop_cluster
@@ -291,15 +295,24 @@ run_group() {
     stop_cluster
 }
 
-# A group that breaks is recorded and the run goes on, so that one failure does not lose the
-# other figures; the run still exits non-zero in the end.
+# A group that breaks is run once more on fresh servers (a loaded 2-core machine can stall an
+# ensemble's start-up; either server gets the same second chance) and the retry is listed in the
+# report. A group that breaks twice is recorded and the run goes on, so that one failure does
+# not lose the other figures; the run then exits non-zero.
 failures=()
+retried=()
 for shape in "${shape_list[@]}"; do
     for rep in $(seq 1 "$reps"); do
         for group in "${group_list[@]}"; do
             for kind in "${server_list[@]}"; do
-                if ! run_group "$kind" "$shape" "$rep" "$group"; then
-                    failures+=("$kind, $shape member(s), repetition $rep, group $group")
+                label="$kind, $shape member(s), repetition $rep, group $group"
+                if run_group "$kind" "$shape" "$rep" "$group" 1; then
+                    continue
+                fi
+                compat_log "retrying once: $label"
+                retried+=("$label")
+                if ! run_group "$kind" "$shape" "$rep" "$group" 2; then
+                    failures+=("$label")
                 fi
             done
         done
@@ -327,6 +340,11 @@ elapsed=$((SECONDS - started_at))
         "$BENCH_BIN" table --input "$results"
     else
         echo "(no results)"
+    fi
+    if [ "${#retried[@]}" -gt 0 ]; then
+        echo
+        echo "Broke once and were run again on fresh servers (the first attempt's errors and logs are in $out):"
+        printf -- '- %s\n' "${retried[@]}"
     fi
     if [ "${#failures[@]}" -gt 0 ]; then
         echo

@@ -38,6 +38,10 @@ fn main() -> anyhow::Result<()> {
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk, a closed pipe) is dropped.
+        // Reporting it would go through eprintln!, which panics when stderr fails, and a panic
+        // inside the Raft core task stops the member for good.
+        .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
     match cli.command {

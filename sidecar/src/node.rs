@@ -149,6 +149,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tokio::select! {
         result = server.serve(plain, secure) => result.context("a client listener failed")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
+        why = consensus.stopped() => {
+            tracing::error!(reason = %why, "the Raft core stopped; exiting so that the node is restarted");
+            anyhow::bail!(
+                "the Raft core stopped ({why}); the node cannot serve or vote without it. \
+                 Everything acknowledged is on disk: restart the node (and see the log above for the cause)"
+            );
+        }
     }
     // Bounded: a Raft core waiting for disk space would otherwise hold the exit forever.
     if tokio::time::timeout(SHUTDOWN_LIMIT, consensus.shutdown())

@@ -180,3 +180,44 @@ async fn without_the_reserve_a_full_disk_stalls_writes_and_the_node_survives() {
     assert!(bounded!(client.check_stat("/before")).unwrap().is_some());
     assert!(bounded!(client.check_stat("/after")).unwrap().is_some());
 }
+
+/// The node's log output on a full disk: lines are lost, nothing else. (Reporting a failed log
+/// write used to panic whichever task logged; in the Raft core that left a member with open
+/// ports that never served again, found by the chaos suite.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_the_log_output_loses_log_lines_only() {
+    let Some(disk) = SmallDisk::mount("1m") else {
+        return;
+    };
+    let mut node = TestNode::start_with(
+        "log-disk-full",
+        NodeConfig {
+            log_dir: Some(disk.path().to_path_buf()),
+            // Snapshots every 51-100 entries, so the Raft core itself logs while the disk is full.
+            extra_args: vec!["--snap-count".into(), "100".into()],
+            ..NodeConfig::default()
+        },
+    )
+    .await;
+    let filler = disk.fill();
+    let client = node.client().await;
+    for i in 0..300 {
+        bounded!(client.create(&format!("/logged-{i}"), b"", &persistent())).unwrap();
+    }
+    // More log lines from connection and session handling.
+    for _ in 0..5 {
+        let other = node.client().await;
+        bounded!(other.check_stat("/logged-0")).unwrap();
+    }
+    assert!(
+        node.is_running(),
+        "the node must not exit when its log output fails"
+    );
+    let children = bounded!(client.list_children("/")).unwrap();
+    assert_eq!(
+        children.iter().filter(|c| c.starts_with("logged-")).count(),
+        300
+    );
+    fs::remove_file(&filler).unwrap();
+    bounded!(client.create("/after", b"", &persistent())).unwrap();
+}

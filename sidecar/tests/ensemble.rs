@@ -218,6 +218,59 @@ async fn a_paused_leader_is_replaced_and_rejoins_as_a_follower_when_continued() 
     assert_eq!(data, b"during", "the write made while it was frozen");
 }
 
+/// A follower tells the leader which of its sessions are alive. When the leader freezes, those
+/// reports must reach the new leader well within a session timeout: a follower that kept
+/// waiting on the frozen one let the new leader expire sessions whose clients were pinging all
+/// along (found by the chaos suite as a lock held by two sessions).
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_pinging_followers_outlive_a_frozen_leader() {
+    const SESSION: Duration = Duration::from_secs(6);
+    let config = EnsembleConfig {
+        node: NodeConfig::fast_sessions(),
+        ..EnsembleConfig::default()
+    };
+    let ens = Ensemble::start_with(3, config).await;
+    let paused = ens.wait_for_leader().await;
+    let followers: Vec<usize> = (0..3).filter(|&i| i != paused).collect();
+    // One session on each follower alone, so it is kept alive by that follower's reports.
+    let mut sessions = Vec::new();
+    for &i in &followers {
+        let client = bounded!(connect_bounded(
+            connector_with_timeout(SESSION),
+            &ens.member(i).connect_string()
+        ))
+        .unwrap();
+        let path = format!("/outlive-{i}");
+        bounded!(client.create(&path, b"", &ephemeral())).unwrap();
+        sessions.push((client, path));
+    }
+
+    ens.mark(&format!("SIGSTOP the leader, member {paused}"));
+    ens.member(paused).sigstop();
+    let new_leader = ens.wait_for_leader().await;
+    assert_ne!(new_leader, paused, "a frozen member cannot stay leader");
+    // The new leader gives every session its full timeout when it takes over; three timeouts
+    // later a session that the other follower failed to report would be long gone.
+    tokio::time::sleep(3 * SESSION).await;
+
+    let observer = bounded!(connect_bounded(
+        connector_with_timeout(Duration::from_secs(20)),
+        &ens.connect_string_of(&followers)
+    ))
+    .unwrap();
+    for (client, path) in &sessions {
+        let stat = sync_and_stat(&observer, path)
+            .await
+            .unwrap_or_else(|| panic!("{path} vanished: its session expired while pinging"));
+        assert_eq!(stat.ephemeral_owner, client.session_id().0);
+        until_ok("a write by the pinging session", FAILOVER_LIMIT, || {
+            client.set_data(path, b"alive", None)
+        })
+        .await;
+    }
+    ens.member(paused).sigcont();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_with_every_member_moves_its_session_when_its_member_dies() {
     let ens = Ensemble::start(3).await;

@@ -290,3 +290,38 @@ async fn a_snapshot_is_taken_when_the_log_reaches_the_size_limit() {
     })
     .await;
 }
+
+/// A log store that fails for good (here: its directory vanished, so no new segment can be
+/// made) stops the Raft core; the node then exits with a message instead of keeping ports open
+/// that never serve again, so that its supervisor restarts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fatal_log_failure_makes_the_node_exit_with_the_reason() {
+    let Some((mut node, _admin)) = small_log_node("fatal-log-failure").await else {
+        return;
+    };
+    let client = node.client().await;
+    bounded!(client.create("/d", b"", &persistent())).unwrap();
+    fs::remove_dir_all(node.data_path().join("raft/log")).unwrap();
+    // 64 KiB segments: a few hundred 1 KiB writes need a new one.
+    let value = vec![b'x'; 1024];
+    for i in 0..400 {
+        let path = format!("/d/n{i:04}");
+        let write = client.create(&path, &value, &persistent());
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(5), write).await,
+            Ok(Ok(_))
+        ) {
+            break;
+        }
+    }
+    let status = node
+        .wait_for_exit(Duration::from_secs(30))
+        .await
+        .expect("the node must exit once its Raft core has stopped");
+    assert!(!status.success(), "exit status {status}");
+    let log = fs::read_to_string(node.log_path()).unwrap();
+    assert!(
+        log.contains("the Raft core stopped"),
+        "the log names the reason; log:\n{log}"
+    );
+}

@@ -42,19 +42,38 @@ impl Cluster {
     }
 
     /// One session on member `index mod n`, asking for `timeout`.
+    ///
+    /// A refused or dropped connection is retried until [`CONNECT_TIMEOUT`]: a member that
+    /// has just started, or is resyncing with a new leader, turns sessions away for a while
+    /// (ZooKeeper followers do until they have synced), and that is not what a run measures.
     pub async fn connect(&self, index: usize, timeout: Duration) -> Result<zk::Client, BenchError> {
         let member = self.member(index).to_string();
-        let connecting = zk::Client::connector()
-            .with_session_timeout(timeout)
-            .with_fail_eagerly()
-            .connect(&member);
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(Ok(client)) => Ok(client),
-            Ok(Err(source)) => Err(BenchError::Connect { member, source }),
-            Err(_) => Err(BenchError::ConnectTimeout {
-                member,
-                timeout: CONNECT_TIMEOUT,
-            }),
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let connecting = zk::Client::connector()
+                .with_session_timeout(timeout)
+                .with_fail_eagerly()
+                .connect(&member);
+            let last_error = match tokio::time::timeout_at(deadline, connecting).await {
+                Ok(Ok(client)) => return Ok(client),
+                Ok(Err(source)) => source,
+                Err(_) => {
+                    return Err(BenchError::ConnectTimeout {
+                        member,
+                        timeout: CONNECT_TIMEOUT,
+                    });
+                }
+            };
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(BenchError::Connect {
+                    member,
+                    source: last_error,
+                });
+            }
+            tracing::warn!(%member, error = %last_error, "connecting a session failed; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 

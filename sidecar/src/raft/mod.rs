@@ -537,7 +537,11 @@ impl Consensus {
 
     /// Tell the leader which sessions showed signs of life here (ZooKeeper's follower touch
     /// table). Best effort: a lost touch only shortens a session's slack until the next one.
-    pub async fn touch_leader(&self, sessions: Vec<i64>) -> Result<(), ConsensusError> {
+    pub async fn touch_leader(
+        &self,
+        sessions: Vec<i64>,
+        timeout: Duration,
+    ) -> Result<(), ConsensusError> {
         let Some((leader, addr)) = self.leader() else {
             return Err(ConsensusError::NotAvailable("no leader is known".into()));
         };
@@ -547,7 +551,7 @@ impl Consensus {
         match self
             .network
             .client(&addr)
-            .call(&PeerRequest::Touch(sessions), WRITE_TIMEOUT)
+            .call(&PeerRequest::Touch(sessions), timeout)
             .await
         {
             Ok(PeerResponse::Touched) => Ok(()),
@@ -594,5 +598,20 @@ impl Consensus {
 
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+    }
+
+    /// Resolves once the Raft core has stopped for good, with why: a fatal storage error, or a
+    /// panic in the core task. Without its core a member can neither serve nor vote, yet its
+    /// ports would stay open; the node exits instead so that its supervisor restarts it.
+    pub async fn stopped(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_watched().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the Raft core task ended without a report (it panicked)".into();
+            }
+        }
     }
 }

@@ -83,6 +83,14 @@ impl Server {
         touched.drain().collect()
     }
 
+    /// Sessions whose touches could not be delivered: sent again with the next round.
+    pub fn touched_again(&self, sessions: Vec<i64>) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(sessions);
+    }
+
     /// Serve clients on the plaintext port, the secure (TLS) port, or both, until a listener
     /// fails. The session timers run either way.
     pub async fn serve(

@@ -23,6 +23,11 @@ const REAP_BATCH: usize = 1000;
 /// session timeout, so a client that pings on time never expires.
 const TOUCH_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Bound on one delivery of touches. Well under the smallest session timeout, so that after a
+/// leader change the touches reach the new leader long before it could expire anybody; long
+/// enough for a leader on a loaded machine to answer.
+const TOUCH_DELIVERY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How often quorum contact is checked.
 const QUORUM_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -61,45 +66,78 @@ async fn watch_quorum(server: Arc<Server>) {
     }
 }
 
+/// Sends this follower's touched sessions to the leader every [`TOUCH_INTERVAL`].
+///
+/// A delivery is bounded by [`TOUCH_DELIVERY_TIMEOUT`], and a failed one puts its sessions back
+/// for the next round, which asks again who leads. Why: when the leader freezes or is cut off,
+/// a call to it hangs; waiting it out (ten seconds) starved the new leader of touches, and it
+/// expired sessions whose clients were pinging this member all along.
 async fn forward_touches(server: Arc<Server>) {
     let mut ticker = tokio::time::interval(TOUCH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing_since: Option<Instant> = None;
     loop {
         ticker.tick().await;
         if server.consensus.is_leader() {
+            failing_since = None;
             continue;
         }
         let touched = server.take_touched();
         if touched.is_empty() {
             continue;
         }
-        if let Err(e) = server.consensus.touch_leader(touched).await {
-            tracing::debug!(error = %e, "session touches not delivered to the leader");
+        match server
+            .consensus
+            .touch_leader(touched.clone(), TOUCH_DELIVERY_TIMEOUT)
+            .await
+        {
+            Ok(()) => {
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(
+                        after = ?since.elapsed(),
+                        "session touches reach the leader again"
+                    );
+                }
+            }
+            Err(e) => {
+                server.touched_again(touched);
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                tracing::debug!(error = %e, failing_for = ?since.elapsed(), "session touches not delivered to the leader; retrying");
+            }
         }
     }
 }
 
+/// Expires sessions, on the leader only, and only while a quorum acknowledges it.
+///
+/// Why the quorum condition: a leader cut off from its followers hears none of their touches,
+/// and could not commit an expiry anyway. When it leads with a quorum again (a new term, or the
+/// same one after a partition healed) every session gets its full timeout afresh, as under a
+/// new ZooKeeper leader, so the followers' queued touches arrive before anybody is judged.
 async fn expire_sessions(server: Arc<Server>) {
-    let mut was_leader = false;
+    let mut was_expiring = false;
     let mut last_reconcile = Instant::now();
     let mut ticker = tokio::time::interval(EXPIRY_INTERVAL);
     loop {
         ticker.tick().await;
-        let leader = server.consensus.is_leader();
+        let expiring = server.consensus.is_leader() && server.consensus.has_quorum();
         let now = Instant::now();
-        if leader && !was_leader {
-            // New leader: every session gets its full timeout again.
+        if expiring && !was_expiring {
             let sessions = known_sessions(&server);
             server.tracker().rearm_all(sessions, now);
             tracing::info!(
                 sessions = server.tracker().len(),
-                "leading; re-armed all sessions"
+                "leading with a quorum; re-armed all sessions"
             );
-        } else if leader && now.duration_since(last_reconcile) >= RECONCILE_INTERVAL {
+        } else if expiring && now.duration_since(last_reconcile) >= RECONCILE_INTERVAL {
             reconcile(&server, now);
             last_reconcile = now;
         }
-        was_leader = leader;
-        if !leader {
+        if was_expiring && !expiring && server.consensus.is_leader() {
+            tracing::warn!("leading without a quorum; session expiry paused until it is back");
+        }
+        was_expiring = expiring;
+        if !expiring {
             continue;
         }
         let expired = server.tracker().take_expired(now);

@@ -98,6 +98,9 @@ pub struct NodeConfig {
     pub container_check_interval_ms: Option<u64>,
     /// Where the temporary data dir is made (a small tmpfs, say); the system temp dir if None.
     pub data_parent: Option<PathBuf>,
+    /// Where the node's log file (its stdout and stderr) goes; the test target's temp dir if
+    /// None.
+    pub log_dir: Option<PathBuf>,
     /// A JAAS file with SASL users (`--jaas-config`; ZooKeeper's
     /// java.security.auth.login.config, with the SASL authentication provider registered).
     pub jaas_config: Option<PathBuf>,
@@ -151,7 +154,10 @@ impl TestNode {
         }
         .expect("create a temporary data dir");
         let port = free_port();
-        let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-itests");
+        let log_dir = config
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-itests"));
         std::fs::create_dir_all(&log_dir).expect("create the test log dir");
         let log_path = log_dir.join(format!("{label}-{port}.log"));
         let _ = std::fs::remove_file(&log_path);
@@ -241,6 +247,23 @@ impl TestNode {
         self.child
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// Wait up to `limit` for the process to exit by itself: its exit status, or None if it
+    /// still runs.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().expect("poll the node") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILL the process (no shutdown path runs) and reap it.

@@ -280,7 +280,23 @@ impl<C: RaftTypeConfig> LogStore<C> {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File, StorageError> {
+/// The store's exclusive claim on its directory.
+///
+/// Why unlock explicitly instead of relying on close: a flock belongs to the open file
+/// description, and a process forked elsewhere in this process (any `Command::spawn`) shares
+/// that description until it execs. Closing our descriptor during that window would leave the
+/// lock held, and reopening the directory right after would fail with `Locked`.
+struct DirLock(File);
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.unlock() {
+            tracing::warn!(error = %e, "releasing the Raft log directory lock failed");
+        }
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<DirLock, StorageError> {
     let path = dir.join("LOCK");
     let file = File::options()
         .create(true)
@@ -289,7 +305,7 @@ fn lock_dir(dir: &Path) -> Result<File, StorageError> {
         .open(&path)
         .map_err(|e| StorageError::io("open", &path, e))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(DirLock(file)),
         Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
             path: dir.to_path_buf(),
         }),
@@ -424,6 +440,12 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
                         &closing,
                         || Segment::create(&dir, first_index),
                     )
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("starting a new Raft log segment in {}: {e}", dir.display()),
+                        )
+                    })
                 })
                 .await?,
             );
