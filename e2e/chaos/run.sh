@@ -6,6 +6,7 @@
 #   e2e/chaos/run.sh --minutes 60             # as much of the full matrix as fits in an hour
 #   e2e/chaos/run.sh --seed S --workload W --nemesis X [--duration-secs D] [--members 3|5]
 #                                             # one run (replays a failed one)
+#   e2e/chaos/run.sh --regressions            # replay every run that once found a node bug
 #   e2e/chaos/run.sh --broken                 # a deliberately broken node: anomalies expected
 #
 # Other options go to corral-chaos as they are (see `target/release/corral-chaos --help`).

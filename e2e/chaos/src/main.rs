@@ -41,9 +41,16 @@ struct Args {
     /// Run the quick subset (every workload once, under 10 minutes); what CI runs.
     #[arg(long, conflicts_with_all = ["minutes", "workload"])]
     quick: bool,
+    /// Replay every run that once found a bug in the node (src/matrix.rs REGRESSIONS).
+    #[arg(long, conflicts_with_all = ["quick", "minutes", "workload"])]
+    regressions: bool,
     /// Run as much of the full matrix (workload × nemesis) as fits in this many minutes.
     #[arg(long, conflicts_with = "workload")]
     minutes: Option<u64>,
+    /// With --minutes: every run lasts this long (at least 10 s) instead of a length chosen
+    /// from the budget, so a budget holds more runs; past one pass the matrix starts over.
+    #[arg(long, requires = "minutes", value_parser = clap::value_parser!(u64).range(10..))]
+    run_secs: Option<u64>,
     /// One run: this workload (register, set, unique-ids, queue, lock).
     #[arg(long, requires = "nemesis")]
     workload: Option<Workload>,
@@ -146,10 +153,22 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|d| d.as_secs())
             .unwrap_or(1)
     });
-    let plan: Vec<Planned> = if args.quick {
+    let plan: Vec<Planned> = if args.regressions {
+        for r in matrix::REGRESSIONS {
+            println!(
+                "regression: seed {} {} × {}: {}",
+                r.seed, r.workload, r.nemesis, r.found
+            );
+        }
+        matrix::regression_plan()
+    } else if args.quick {
         matrix::quick_plan(seed)
     } else if let Some(minutes) = args.minutes {
-        matrix::full_plan(Duration::from_secs(minutes * 60), seed)
+        matrix::full_plan(
+            Duration::from_secs(minutes * 60),
+            seed,
+            args.run_secs.map(Duration::from_secs),
+        )
     } else if let (Some(workload), Some(nemesis)) = (args.workload, args.nemesis.clone()) {
         vec![Planned {
             workload,
@@ -159,7 +178,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             members: args.members as usize,
         }]
     } else {
-        bail!("choose --quick, --minutes N, or --workload W --nemesis X (see --help)");
+        bail!(
+            "choose --quick, --regressions, --minutes N, or --workload W --nemesis X (see --help)"
+        );
     };
     let settings = run::Settings {
         binary,

@@ -240,18 +240,21 @@ pub fn ordered_pairs(workloads: &[Workload], nemeses: &[Nemesis]) -> Vec<(Worklo
     pairs
 }
 
-/// The full matrix fitted into `budget`: each run as long as fits between the shortest and
-/// longest run length, and as many runs (a prefix of [`ordered_pairs`]) as then fit. Seeds
-/// follow from `base_seed`.
-pub fn full_plan(budget: Duration, base_seed: u64) -> Vec<Planned> {
+/// The full matrix fitted into `budget`. Each run lasts `run_length` if given, else as long as
+/// fits between the shortest and longest run length; then as many runs as fit are planned,
+/// in [`ordered_pairs`] order, starting the matrix over (with new seeds) when a budget holds
+/// more than one pass. Seeds follow from `base_seed`.
+pub fn full_plan(budget: Duration, base_seed: u64, run_length: Option<Duration>) -> Vec<Planned> {
     let pairs = ordered_pairs(&Workload::ALL, &full_nemeses());
-    let per_run = budget / pairs.len() as u32;
-    let duration = per_run
-        .saturating_sub(RUN_OVERHEAD)
-        .clamp(SHORTEST_RUN, LONGEST_RUN);
-    let fit = (budget.as_secs() / (duration + RUN_OVERHEAD).as_secs()).max(1) as usize;
+    let duration = run_length.unwrap_or_else(|| {
+        (budget / pairs.len() as u32)
+            .saturating_sub(RUN_OVERHEAD)
+            .clamp(SHORTEST_RUN, LONGEST_RUN)
+    });
+    let fit = (budget.as_secs() / (duration + RUN_OVERHEAD).as_secs().max(1)).max(1) as usize;
     pairs
         .into_iter()
+        .cycle()
         .take(fit)
         .enumerate()
         .map(|(i, (workload, nemesis))| Planned {
@@ -297,11 +300,76 @@ pub fn quick_plan(base_seed: u64) -> Vec<Planned> {
         .collect()
 }
 
+/// A run that once found a bug in the node, replayed with its seed, workload, nemesis,
+/// duration and size, so that the bug stays fixed.
+pub struct Regression {
+    pub seed: u64,
+    pub workload: Workload,
+    pub nemesis: &'static str,
+    pub duration_secs: u64,
+    pub members: usize,
+    /// What it found, and where the fix is tested without the harness.
+    pub found: &'static str,
+}
+
+pub const REGRESSIONS: &[Regression] = &[
+    Regression {
+        seed: 5,
+        workload: Workload::Lock,
+        nemesis: "partition-majority",
+        duration_secs: 45,
+        members: 3,
+        found: "two lock holders at once: a follower's session touches waited 10 s on the cut-off \
+                leader, so the new leader expired sessions that were pinging \
+                (sidecar/tests/ensemble.rs sessions_pinging_followers_outlive_a_frozen_leader)",
+    },
+    Regression {
+        seed: 15,
+        workload: Workload::Lock,
+        nemesis: "partition-majority+partition-leader",
+        duration_secs: 40,
+        members: 3,
+        found: "two lock holders at once after the leader was isolated (same cause as seed 5)",
+    },
+    Regression {
+        seed: 3,
+        workload: Workload::Set,
+        nemesis: "pause+slow",
+        duration_secs: 45,
+        members: 3,
+        found: "a member never served again: a log line that could not be written (host disk \
+                full) panicked its Raft core, and the node kept its ports open \
+                (sidecar/tests/disk_full.rs a_full_disk_under_the_log_output_loses_log_lines_only, \
+                storage_faults.rs a_fatal_log_failure_makes_the_node_exit_with_the_reason)",
+    },
+];
+
+/// Every regression replay, in order.
+pub fn regression_plan() -> Vec<Planned> {
+    REGRESSIONS
+        .iter()
+        .map(|r| Planned {
+            workload: r.workload,
+            nemesis: r.nemesis.parse().expect("a valid built-in nemesis"),
+            seed: r.seed,
+            duration: Duration::from_secs(r.duration_secs),
+            members: r.members,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn regression_replays_parse() {
+        let plan = regression_plan();
+        assert_eq!(plan.len(), REGRESSIONS.len());
+        assert!(plan.iter().all(|p| p.members == 3 || p.members == 5));
+    }
 
     #[test]
     fn nemesis_names_round_trip_and_combine() {
@@ -347,7 +415,7 @@ mod tests {
     fn the_full_plan_fits_its_budget() {
         for minutes in [5, 30, 60, 600] {
             let budget = Duration::from_secs(minutes * 60);
-            let plan = full_plan(budget, 100);
+            let plan = full_plan(budget, 100, None);
             let total: Duration = plan.iter().map(|p| p.duration + RUN_OVERHEAD).sum();
             assert!(!plan.is_empty());
             assert!(
@@ -357,10 +425,24 @@ mod tests {
             assert!(plan.iter().all(|p| p.duration >= SHORTEST_RUN));
             assert_eq!(plan[1].seed, 101);
         }
-        // A long budget runs the whole matrix with longer runs.
-        let long = full_plan(Duration::from_secs(600 * 60), 0);
-        assert_eq!(long.len(), Workload::ALL.len() * full_nemeses().len());
+        // A long budget runs longer runs, and the whole matrix more than once.
+        let matrix = Workload::ALL.len() * full_nemeses().len();
+        let long = full_plan(Duration::from_secs(600 * 60), 0, None);
         assert_eq!(long[0].duration, LONGEST_RUN);
+        assert!(long.len() > 2 * matrix);
+        assert_eq!(long[matrix].workload, long[0].workload);
+        assert_eq!(long[matrix].nemesis, long[0].nemesis);
+        assert_ne!(long[matrix].seed, long[0].seed);
+    }
+
+    #[test]
+    fn a_fixed_run_length_fits_more_runs_than_the_matrix_holds() {
+        let matrix = Workload::ALL.len() * full_nemeses().len();
+        let run = Duration::from_secs(30);
+        let plan = full_plan(Duration::from_secs(80 * 60), 0, Some(run));
+        assert_eq!(plan.len(), 80 * 60 / (30 + RUN_OVERHEAD.as_secs()) as usize);
+        assert!(plan.len() > matrix);
+        assert!(plan.iter().all(|p| p.duration == run));
     }
 
     #[test]
