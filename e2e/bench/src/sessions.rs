@@ -99,6 +99,22 @@ pub async fn ensure_path(client: &zk::Client, path: &str) -> Result<(), BenchErr
         .map_err(BenchError::op(format!("creating {path}")))
 }
 
+/// `sync` on every session: afterwards each session's member has applied every write made
+/// before the call, wherever it was made. ZooKeeper followers lag their leader, so a session
+/// that reads what another session (on another member) just wrote must catch up first.
+pub async fn catch_up(clients: &[zk::Client], path: &str) -> Result<(), BenchError> {
+    futures::stream::iter(clients.iter().map(|client| async move {
+        client
+            .sync(path)
+            .await
+            .map_err(BenchError::op(format!("sync {path}")))
+    }))
+    .buffer_unordered(CONNECT_CONCURRENCY)
+    .try_collect::<Vec<()>>()
+    .await
+    .map(drop)
+}
+
 /// A value of `len` bytes (printable, so a server log that shows it stays readable).
 pub fn value(len: usize) -> Vec<u8> {
     (0..len).map(|i| b'a' + (i % 26) as u8).collect()

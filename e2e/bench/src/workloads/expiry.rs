@@ -71,6 +71,8 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
     let paths = (0..p.expiry_sessions)
         .flat_map(|i| (0..p.expiry_per_session).map(move |j| (i, j)))
         .map(|(i, j)| format!("{base}/s{i}/e{j}"));
+    // The holder's sessions wrote the ephemerals through other members.
+    crate::sessions::catch_up(std::slice::from_ref(&watcher), &base).await?;
     let watches = set_exists_watches(&watcher, paths).await?;
     if watches.len() != total {
         return Err(BenchError::Check(format!(

@@ -50,6 +50,7 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
         .cluster
         .connect_many(0, p.watch_sessions, p.session_timeout)
         .await?;
+    crate::sessions::catch_up(&holders, &base).await?;
     let started = Instant::now();
     let watchers = set_watches(&holders, &nodes).await?;
     let set_time = started.elapsed();

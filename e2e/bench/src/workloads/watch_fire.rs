@@ -33,6 +33,7 @@ pub async fn run(ctx: &RunCtx) -> Result<Vec<BenchResult>, BenchError> {
         .create(&path, &data, &persistent())
         .await
         .map_err(BenchError::op(format!("creating {path}")))?;
+    crate::sessions::catch_up(&watchers, &path).await?;
 
     let sampler = ctx.sample_rss();
     let mut all = LatencyRecorder::new();
