@@ -397,6 +397,67 @@ pub fn record(
     });
 }
 
+/// What the loop of every keyed worker (register, set, unique ids, queue) shares: a key whose
+/// znode exists, and the recording of each operation's outcome.
+pub struct KeyedWorker<'a> {
+    ctx: &'a Ctx,
+    pool: &'a KeyPool,
+    /// The logical process the next operation belongs to.
+    process: u64,
+}
+
+impl<'a> KeyedWorker<'a> {
+    pub fn new(ctx: &'a Ctx, pool: &'a KeyPool) -> Self {
+        KeyedWorker {
+            ctx,
+            pool,
+            process: ctx.recorder.process(),
+        }
+    }
+
+    /// A key for the next operation, its znode created holding `initial` if nobody has made
+    /// it yet; `None` when that failed (the worker tries again with another round).
+    pub async fn key(
+        &self,
+        rng: &mut ChaCha8Rng,
+        client: &zk::Client,
+        initial: &[u8],
+    ) -> Option<String> {
+        let key = self.pool.take(rng);
+        if !self.pool.is_created(&key) {
+            ensure(client, &key, initial).await.ok()?;
+            self.pool.created(&key);
+        }
+        Some(key)
+    }
+
+    /// Records an operation on `key` invoked at `invoke_ns`. After an unknown outcome the key
+    /// is charged with it (the pool retires keys with many) and the worker goes on as a new
+    /// logical process, since its request may still take effect later.
+    pub fn finish(&mut self, key: &str, kind: OpKind, invoke_ns: u64, result: Result<(), Failure>) {
+        match result {
+            Ok(()) => record(
+                self.ctx,
+                self.process,
+                key,
+                kind,
+                invoke_ns,
+                Outcome::Ok,
+                None,
+            ),
+            Err(failure) => {
+                let outcome = failure.outcome();
+                let error = Some(failure.describe());
+                record(self.ctx, self.process, key, kind, invoke_ns, outcome, error);
+                if outcome == Outcome::Info {
+                    self.pool.unknown(key);
+                    self.process = self.ctx.recorder.process();
+                }
+            }
+        }
+    }
+}
+
 /// A short random pause between a worker's operations.
 pub async fn breathe(rng: &mut ChaCha8Rng) {
     tokio::time::sleep(Duration::from_millis(rng.random_range(5..30))).await;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rand::Rng as _;
 use zookeeper_client as zk;
 
-use super::{Ctx, Failure, KeyPool, Session, bounded, breathe, ensure, record, sequence_of};
+use super::{Ctx, Failure, KeyPool, KeyedWorker, Session, bounded, breathe, record, sequence_of};
 use crate::history::{OpKind, Outcome};
 
 /// Bound on the dequeues that drain one queue after healing.
@@ -23,19 +23,15 @@ const DRAIN_LIMIT: usize = 500;
 pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
     let mut rng = ctx.rng(worker);
     let mut session = Session::standard(ctx.connect_string(&mut rng));
-    let mut process = ctx.recorder.process();
+    let mut keyed = KeyedWorker::new(&ctx, &pool);
     while ctx.running() {
         breathe(&mut rng).await;
         let Some(client) = session.client().await else {
             continue;
         };
-        let key = pool.take(&mut rng);
-        if !pool.is_created(&key) {
-            match ensure(client, &key, b"").await {
-                Ok(()) => pool.created(&key),
-                Err(_) => continue,
-            }
-        }
+        let Some(key) = keyed.key(&mut rng, client, b"").await else {
+            continue;
+        };
         let invoke = ctx.recorder.now_ns();
         let (kind, result) = if rng.random_bool(0.5) {
             let value = ctx.unique_value();
@@ -48,25 +44,7 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
             let value = result.as_ref().ok().copied().flatten();
             (OpKind::Dequeue { value }, result.map(|_| ()))
         };
-        match result {
-            Ok(()) => record(&ctx, process, &key, kind, invoke, Outcome::Ok, None),
-            Err(failure) => {
-                let outcome = failure.outcome();
-                record(
-                    &ctx,
-                    process,
-                    &key,
-                    kind,
-                    invoke,
-                    outcome,
-                    Some(failure.describe()),
-                );
-                if outcome == Outcome::Info {
-                    pool.unknown(&key);
-                    process = ctx.recorder.process();
-                }
-            }
-        }
+        keyed.finish(&key, kind, invoke, result);
     }
 }
 

@@ -14,13 +14,13 @@ use std::time::Duration;
 use rand::Rng as _;
 use zookeeper_client as zk;
 
-use super::{Ctx, Failure, KeyPool, Session, bounded, breathe, ensure, record, with_retries};
+use super::{Ctx, Failure, KeyPool, KeyedWorker, Session, bounded, breathe, record, with_retries};
 use crate::history::{OpKind, Outcome};
 
 pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
     let mut rng = ctx.rng(worker);
     let mut session = Session::standard(ctx.connect_string(&mut rng));
-    let mut process = ctx.recorder.process();
+    let mut keyed = KeyedWorker::new(&ctx, &pool);
     // The value this worker last read per key: its CAS tries to move that value on.
     let mut last_seen: HashMap<String, i64> = HashMap::new();
     while ctx.running() {
@@ -28,13 +28,9 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
         let Some(client) = session.client().await else {
             continue;
         };
-        let key = pool.take(&mut rng);
-        if !pool.is_created(&key) {
-            match ensure(client, &key, b"0").await {
-                Ok(()) => pool.created(&key),
-                Err(_) => continue,
-            }
-        }
+        let Some(key) = keyed.key(&mut rng, client, b"0").await else {
+            continue;
+        };
         let roll: f64 = rng.random();
         let invoke = ctx.recorder.now_ns();
         let (kind, result) = if roll < 0.4 {
@@ -56,25 +52,7 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
             let (swapped, result) = cas(client, &key, from, to).await;
             (OpKind::Cas { from, to, swapped }, result)
         };
-        match result {
-            Ok(()) => record(&ctx, process, &key, kind, invoke, Outcome::Ok, None),
-            Err(failure) => {
-                let outcome = failure.outcome();
-                record(
-                    &ctx,
-                    process,
-                    &key,
-                    kind,
-                    invoke,
-                    outcome,
-                    Some(failure.describe()),
-                );
-                if outcome == Outcome::Info {
-                    pool.unknown(&key);
-                    process = ctx.recorder.process();
-                }
-            }
-        }
+        keyed.finish(&key, kind, invoke, result);
     }
 }
 

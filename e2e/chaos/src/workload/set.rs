@@ -7,26 +7,22 @@ use std::time::Duration;
 use rand::Rng as _;
 use zookeeper_client as zk;
 
-use super::{Ctx, Failure, KeyPool, Session, bounded, breathe, ensure, record, with_retries};
+use super::{Ctx, Failure, KeyPool, KeyedWorker, Session, bounded, breathe, record, with_retries};
 use crate::history::{OpKind, Outcome};
 
 pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
     let mut rng = ctx.rng(worker);
     let mut session = Session::standard(ctx.connect_string(&mut rng));
-    let mut process = ctx.recorder.process();
+    let mut keyed = KeyedWorker::new(&ctx, &pool);
     let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     while ctx.running() {
         breathe(&mut rng).await;
         let Some(client) = session.client().await else {
             continue;
         };
-        let key = pool.take(&mut rng);
-        if !pool.is_created(&key) {
-            match ensure(client, &key, b"").await {
-                Ok(()) => pool.created(&key),
-                Err(_) => continue,
-            }
-        }
+        let Some(key) = keyed.key(&mut rng, client, b"").await else {
+            continue;
+        };
         let invoke = ctx.recorder.now_ns();
         let (kind, result) = if rng.random_bool(0.6) {
             let element = ctx.unique_value();
@@ -40,24 +36,7 @@ pub async fn work(ctx: Arc<Ctx>, pool: Arc<KeyPool>, worker: u64) {
             let elements = result.as_ref().ok().cloned();
             (OpKind::ReadSet { elements }, result.map(|_| ()))
         };
-        match result {
-            Ok(()) => record(&ctx, process, &key, kind, invoke, Outcome::Ok, None),
-            Err(failure) => {
-                let outcome = failure.outcome();
-                record(
-                    &ctx,
-                    process,
-                    &key,
-                    kind,
-                    invoke,
-                    outcome,
-                    Some(failure.describe()),
-                );
-                if outcome == Outcome::Info {
-                    process = ctx.recorder.process();
-                }
-            }
-        }
+        keyed.finish(&key, kind, invoke, result);
     }
 }
 
