@@ -189,7 +189,9 @@ async fn cut_off_and_heal(ens: &NetnsEnsemble, role: Role, expected: &mut Expect
     ens.mark(&format!(
         "cut member {minority} (the {role}) off from members {majority:?}"
     ));
-    ens.topology().isolate(minority);
+    ens.topology()
+        .isolate(minority)
+        .expect("cut the minority off");
 
     // The cut-off member refuses a write: it closes the connection (the client's
     // CONNECTIONLOSS) or answers with an error, within a bound, and never acknowledges it.
@@ -269,7 +271,7 @@ async fn cut_off_and_heal(ens: &NetnsEnsemble, role: Role, expected: &mut Expect
     }
 
     ens.mark(&format!("heal: member {minority} rejoins"));
-    ens.topology().heal();
+    ens.topology().heal().expect("heal the partition");
     ens.member(minority)
         .wait_until_serving(RECOVERY_LIMIT)
         .await;

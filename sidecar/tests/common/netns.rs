@@ -1,22 +1,9 @@
 //! Members of an ensemble in their own network namespaces, for tests that partition the network.
 //!
-//! The topology is private to one test process and never touches the root namespace:
-//!
-//! - one namespace per member, `corral-p<pid>-<id>`, with loopback up and one interface `eth0`
-//!   holding `10.213.<pid % 200>.<id>/24`;
-//! - one namespace for the test's client, `corral-p<pid>-c`, holding `10.213.<pid % 200>.100/24`;
-//! - one namespace `corral-p<pid>-br` with a bridge that joins the other ends of those veth
-//!   pairs. Every veth pair is created directly between two of these namespaces, so no interface
-//!   ever exists in the root namespace, and the addresses are reachable only from inside them.
-//!
-//! A partition is made inside the member namespaces by pointing each member's neighbour (ARP)
-//! entry for every member on the other side at a MAC address that no interface has. Frames
-//! between the two sides then go nowhere: connection attempts time out and established
-//! connections stall without a reset or an error, as behind a failed switch. Peer traffic is cut
-//! both ways while the client namespace still reaches every member, so a test can see what a
-//! cut-off member answers. (Taking a member's veth down would cut the client off as well, and
-//! nothing could then be observed about the minority side; this kernel has no tc drop action
-//! and the machine no nftables.) Healing deletes those entries and ARP resolves the real ones.
+//! The topology (a namespace per member, one for the test's client, a bridge; partitions made by
+//! poisoning neighbour entries, so the client still reaches every member and a test can see what
+//! a cut-off member answers) is the shared `corral-netns` crate's, private to the test process:
+//! namespaces `corral-p<pid>-…`, addresses `10.213.<pid % 200>.<id>`.
 //!
 //! The test's own client calls run inside the client namespace: [`NetnsEnsemble::run_client`]
 //! runs a future on a thread that has joined that namespace with `setns(2)` and on a tokio
@@ -32,23 +19,22 @@
 //! namespace (which destroys the veth pairs and the bridge inside them), also when the test
 //! panicked. Each `ip` invocation is bounded in time.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::future::Future;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use corral_netns::{NetnsError, Topology, enter_namespace};
 
 use super::ensemble::four_letter_word;
 use super::opens_session;
 use super::{Backend, log_tail};
 
-/// Bound for one `ip` invocation.
-const IP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ports inside each member namespace. Every member has its own addresses, so the ports can be
 /// the conventional ones without colliding with anything.
 pub const CLIENT_PORT: u16 = 2181;
@@ -56,11 +42,6 @@ const PEER_PORT: u16 = 2888;
 const ELECTION_PORT: u16 = 3888;
 /// Corral's admin API, on the member namespace's own loopback.
 const ADMIN_PORT: u16 = 8080;
-/// Host part of the client namespace's address.
-const CLIENT_HOST: u8 = 100;
-/// A locally administered unicast MAC that no interface of the topology has (veth pairs get
-/// random ones): frames sent to it are flooded by the bridge and dropped by every receiver.
-const NOWHERE_MAC: &str = "02:00:00:00:c0:de";
 /// ZooKeeper's learners give up on a silent leader (and a leader on silent learners) after
 /// `syncLimit` ticks; with a 500 ms tick that is 2.5 s, close to Corral's quorum-loss bound.
 const TICK_TIME_MS: u32 = 500;
@@ -75,322 +56,17 @@ const MAX_SESSION_TIMEOUT_MS: u32 = 30_000;
 #[derive(Debug)]
 pub struct Refused(pub String);
 
-/// The namespaces, veth pairs, bridge and addresses of one test. Dropping it deletes every
-/// namespace it created.
-pub struct Topology {
-    prefix: String,
-    subnet: u8,
-    members: usize,
-    /// Namespaces created so far, in creation order.
-    created: Vec<String>,
-    /// Poisoned neighbour entries: (member whose namespace holds the entry, member it cuts).
-    cuts: Mutex<BTreeSet<(usize, usize)>>,
-}
+/// Second octet of the test's addresses (`10.213.<pid % 200>.<id>`; the chaos suite uses 214).
+const OCTET: u8 = 213;
 
-impl Topology {
-    /// Create the namespaces for members `1..=members` and the client, wired through a bridge.
-    /// `Err` only when `ip netns add` is refused; any later failure fails the test.
-    pub fn create(members: usize) -> Result<Topology, Refused> {
-        assert!((1..CLIENT_HOST as usize).contains(&members));
-        let pid = std::process::id();
-        let mut topology = Topology {
-            prefix: format!("corral-p{pid}"),
-            subnet: (pid % 200) as u8,
-            members,
-            created: Vec::new(),
-            cuts: Mutex::new(BTreeSet::new()),
-        };
-        let bridge_ns = topology.bridge_ns();
-        let mut names = vec![bridge_ns.clone(), topology.client_ns()];
-        names.extend((1..=members).map(|id| topology.member_ns(id)));
-        for (position, name) in names.iter().enumerate() {
-            // Same names as ours can only be left over from an earlier test process that had
-            // our pid and was killed before its drop guard ran.
-            if namespace_path(name).is_some() {
-                let _ = ip(&["netns", "del", name]);
-            }
-            let output = ip(&["netns", "add", name]).map_err(|e| {
-                Refused(format!(
-                    "cannot run `ip` ({e}); install iproute2 to run this test"
-                ))
-            })?;
-            if !output.status.success() {
-                let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-                if position == 0 && is_permission_error(&stderr) {
-                    return Err(Refused(format!(
-                        "`ip netns add {name}` was refused: {stderr} (the test needs root or \
-                         CAP_SYS_ADMIN and CAP_NET_ADMIN)"
-                    )));
-                }
-                panic!("`ip netns add {name}` failed: {stderr}");
-            }
-            topology.created.push(name.clone());
-        }
-        topology.run(&["-n", &bridge_ns, "link", "add", "br0", "type", "bridge"]);
-        topology.run(&["-n", &bridge_ns, "link", "set", "br0", "up"]);
-        topology.run(&["-n", &bridge_ns, "link", "set", "lo", "up"]);
-        let mut hosts: Vec<(String, String, Ipv4Addr)> = (1..=members)
-            .map(|id| {
-                (
-                    topology.member_ns(id),
-                    format!("m{id}"),
-                    topology.member_ip(id),
-                )
-            })
-            .collect();
-        hosts.push((topology.client_ns(), "c".into(), topology.client_ip()));
-        for (ns, bridge_port, addr) in hosts {
-            // Both ends are created inside the test's namespaces: `eth0` in the host's, the
-            // peer straight into the bridge's.
-            topology.run(&[
-                "-n",
-                &ns,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &bridge_port,
-                "netns",
-                &bridge_ns,
-            ]);
-            topology.run(&[
-                "-n",
-                &bridge_ns,
-                "link",
-                "set",
-                &bridge_port,
-                "master",
-                "br0",
-                "up",
-            ]);
-            topology.run(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ]);
-            topology.run(&["-n", &ns, "link", "set", "eth0", "up"]);
-            topology.run(&["-n", &ns, "link", "set", "lo", "up"]);
-        }
-        Ok(topology)
+/// The test's namespaces: `Err` only when the machine refuses them; any other failure fails
+/// the test.
+fn create_topology(members: usize) -> Result<Topology, Refused> {
+    match Topology::create(&format!("corral-p{}", std::process::id()), OCTET, members) {
+        Ok(topology) => Ok(topology),
+        Err(NetnsError::Refused(why)) => Err(Refused(why)),
+        Err(e) => panic!("cannot set up the test's network namespaces: {e}"),
     }
-
-    pub fn members(&self) -> usize {
-        self.members
-    }
-
-    /// Namespace of member `id` (1-based, as in `server.N`).
-    pub fn member_ns(&self, id: usize) -> String {
-        format!("{}-{id}", self.prefix)
-    }
-
-    pub fn client_ns(&self) -> String {
-        format!("{}-c", self.prefix)
-    }
-
-    fn bridge_ns(&self) -> String {
-        format!("{}-br", self.prefix)
-    }
-
-    /// Address of member `id`, which exists only inside the test's namespaces.
-    pub fn member_ip(&self, id: usize) -> Ipv4Addr {
-        Ipv4Addr::new(10, 213, self.subnet, id as u8)
-    }
-
-    pub fn client_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 213, self.subnet, CLIENT_HOST)
-    }
-
-    /// Cut every member of `side_a` off from every member of `side_b`, both ways. Clients still
-    /// reach every member.
-    pub fn cut(&self, side_a: &[usize], side_b: &[usize]) {
-        let mut cuts = self.lock_cuts();
-        for &a in side_a {
-            for &b in side_b {
-                assert_ne!(a, b, "member {a} cannot be on both sides of a partition");
-                for (holder, dropped) in [(a, b), (b, a)] {
-                    if cuts.insert((holder, dropped)) {
-                        self.run(&[
-                            "-n",
-                            &self.member_ns(holder),
-                            "neigh",
-                            "replace",
-                            &self.member_ip(dropped).to_string(),
-                            "lladdr",
-                            NOWHERE_MAC,
-                            "dev",
-                            "eth0",
-                            "nud",
-                            "permanent",
-                        ]);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Cut member `id` off from every other member.
-    pub fn isolate(&self, id: usize) {
-        let others: Vec<usize> = (1..=self.members).filter(|&m| m != id).collect();
-        self.cut(&[id], &others);
-    }
-
-    /// Remove every cut.
-    pub fn heal(&self) {
-        let mut cuts = self.lock_cuts();
-        for (holder, dropped) in std::mem::take(&mut *cuts) {
-            self.run(&[
-                "-n",
-                &self.member_ns(holder),
-                "neigh",
-                "del",
-                &self.member_ip(dropped).to_string(),
-                "dev",
-                "eth0",
-            ]);
-        }
-    }
-
-    /// `ip netns exec NS program`: a command that runs `program` inside namespace `ns`.
-    pub fn command_in(&self, ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(ip_program());
-        cmd.args(["netns", "exec", ns]).arg(program);
-        cmd
-    }
-
-    /// Run `ip ARGS`, failing the test with its stderr if it does not succeed.
-    fn run(&self, args: &[&str]) {
-        let output = ip(args).unwrap_or_else(|e| panic!("run ip {}: {e}", args.join(" ")));
-        assert!(
-            output.status.success(),
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-
-    fn lock_cuts(&self) -> MutexGuard<'_, BTreeSet<(usize, usize)>> {
-        self.cuts.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        // Deleting a namespace destroys its interfaces; a veth pair goes with either end.
-        for name in self.created.iter().rev() {
-            match ip(&["netns", "del", name]) {
-                Ok(output) if output.status.success() => {}
-                Ok(output) => eprintln!(
-                    "cleanup: ip netns del {name}: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ),
-                Err(e) => eprintln!("cleanup: ip netns del {name}: {e}"),
-            }
-        }
-    }
-}
-
-/// Join network namespace `name` with the calling thread only: sockets this thread (and the
-/// threads it starts afterwards) creates belong to that namespace.
-pub fn enter_namespace(name: &str) -> std::io::Result<()> {
-    let path = namespace_path(name).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("no namespace {name} under /run/netns"),
-        )
-    })?;
-    let file = File::open(&path)?;
-    sys::setns_net(&file)
-}
-
-mod sys {
-    use std::ffi::c_int;
-    use std::fs::File;
-    use std::os::fd::AsRawFd as _;
-
-    /// `CLONE_NEWNET` from <sched.h>: the descriptor must be a network namespace.
-    const CLONE_NEWNET: c_int = 0x4000_0000;
-
-    unsafe extern "C" {
-        fn setns(fd: c_int, nstype: c_int) -> c_int;
-    }
-
-    pub fn setns_net(namespace: &File) -> std::io::Result<()> {
-        // SAFETY: setns only reads the descriptor, which `namespace` keeps open during the call;
-        // it changes no memory of this process.
-        let rc = unsafe { setns(namespace.as_raw_fd(), CLONE_NEWNET) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    }
-}
-
-/// The bind-mounted namespace file `ip netns add` made for `name`, if it exists.
-fn namespace_path(name: &str) -> Option<PathBuf> {
-    ["/run/netns", "/var/run/netns"]
-        .iter()
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| path.exists())
-}
-
-fn is_permission_error(stderr: &str) -> bool {
-    stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
-}
-
-/// The `ip` binary: sbin is not on every user's PATH.
-fn ip_program() -> PathBuf {
-    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from("ip"))
-}
-
-/// Run `ip ARGS` with a time bound; a hung `ip` is killed.
-fn ip(args: &[&str]) -> std::io::Result<Output> {
-    let mut child = Command::new(ip_program())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let deadline = Instant::now() + IP_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("ip {} did not finish within {IP_TIMEOUT:?}", args.join(" ")),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // The output of `ip` is small: it fits the pipe buffers, so reading after exit is safe.
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        pipe.read_to_end(&mut stdout)?;
-    }
-    if let Some(mut pipe) = child.stderr.take() {
-        pipe.read_to_end(&mut stderr)?;
-    }
-    Ok(Output {
-        status,
-        stdout,
-        stderr,
-    })
 }
 
 /// One member, in its own namespace.
@@ -521,7 +197,7 @@ impl NetnsEnsemble {
     /// Create the topology and start `n` members in it (not waiting for them: see
     /// [`NetnsEnsemble::wait_until_serving`]). `Err` only when the machine refuses `ip netns`.
     pub fn start(n: usize, label: &str) -> Result<NetnsEnsemble, Refused> {
-        let topology = Topology::create(n)?;
+        let topology = create_topology(n)?;
         let backend = Backend::from_env();
         let dir = tempfile::Builder::new()
             .prefix(&format!("corral-netns-{label}-"))

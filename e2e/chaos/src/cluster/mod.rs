@@ -48,7 +48,7 @@ impl Cluster {
         seed: u64,
     ) -> anyhow::Result<Cluster> {
         let total = voters + spares;
-        let topology = Topology::create(total)?;
+        let topology = netns::create(total)?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("{}{}-", netns::PREFIX, std::process::id()))
             .tempdir()

@@ -109,7 +109,7 @@ impl MemberRelays {
                     let (epoch, _) = watch::channel(0u64);
                     let mut tasks = Vec::new();
                     for (to, upstream) in targets {
-                        let listen = SocketAddr::from((Topology::proxy_ip(to), port));
+                        let listen = SocketAddr::from((super::netns::proxy_ip(to), port));
                         let listener = match TcpListener::bind(listen).await {
                             Ok(l) => l,
                             Err(e) => {
