@@ -22,7 +22,8 @@
 #                      (default e2e/bench/.work/<UTC date-time>).
 #
 # The exit status is non-zero only when something broke (a server did not start, a workload
-# errored); slow numbers never fail it. Set CORRAL_BIN / BENCH_BIN to use prebuilt binaries.
+# errored) twice: a group that breaks is run once more on fresh servers, and the report lists
+# it. Slow numbers never fail it. Set CORRAL_BIN / BENCH_BIN to use prebuilt binaries.
 #
 # Usage: e2e/bench/run.sh [--quick] [--reps N] [--shapes 1,3] [--servers corral,zookeeper]
 #                         [--workloads ops,many-watches,resident] [--heap 2g] [--out DIR]
@@ -70,7 +71,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
