@@ -7,60 +7,26 @@
 mod common;
 
 use std::fs;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Backend, NodeConfig, TestNode, until_ok};
+use corral_testbed::SmallDisk;
 use zookeeper_client as zk;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A tmpfs of `size` mounted on a fresh temp dir; unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        if Backend::from_env() != Backend::Corral {
-            eprintln!("SKIPPED: a full disk stops Apache ZooKeeper's server; Corral-only test");
-            return None;
+/// A tmpfs of `size`; `None` (with a message) where the test cannot run.
+fn small_disk(size: &str) -> Option<SmallDisk> {
+    if Backend::from_env() != Backend::Corral {
+        eprintln!("SKIPPED: a full disk stops Apache ZooKeeper's server; Corral-only test");
+        return None;
+    }
+    match SmallDisk::mount(size) {
+        Ok(disk) => Some(disk),
+        Err(e) => {
+            eprintln!("SKIPPED: {e}; the full-disk test did not run");
+            None
         }
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk test did not run"
-            );
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Takes every free byte with one file; returns its path.
-    fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
-        let mut file = fs::File::create(&filler).unwrap();
-        let chunk = vec![0xAB; 256 * 1024];
-        while file.write_all(&chunk).is_ok() {}
-        while file.write_all(&[0]).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
 
@@ -82,7 +48,7 @@ async fn start_on(disk: &SmallDisk, label: &str, min_free_mb: u64) -> TestNode {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
-    let Some(disk) = SmallDisk::mount("64m") else {
+    let Some(disk) = small_disk("64m") else {
         return;
     };
     let mut node = start_on(&disk, "disk-full", 8).await;
@@ -96,7 +62,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     let watcher = node.client().await;
     let (_, _, data_watch) = bounded!(watcher.get_and_watch_data("/data/n00")).unwrap();
 
-    let filler = disk.fill();
+    let filler = disk.fill(0).unwrap();
     // The guard measures the free space twice a second; a real disk fills gradually and
     // crosses the reserve long before it is full, this one jumps to full at once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -147,14 +113,14 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_reserve_a_full_disk_stalls_writes_and_the_node_survives() {
-    let Some(disk) = SmallDisk::mount("64m") else {
+    let Some(disk) = small_disk("64m") else {
         return;
     };
     // Guard off: the log store itself meets ENOSPC and waits for space.
     let mut node = start_on(&disk, "disk-full-backstop", 0).await;
     let client = node.client().await;
     bounded!(client.create("/before", b"", &persistent())).unwrap();
-    let filler = disk.fill();
+    let filler = disk.fill(0).unwrap();
     let big = vec![7u8; 512 * 1024];
     let stalled = tokio::time::timeout(
         Duration::from_secs(3),
@@ -186,7 +152,7 @@ async fn without_the_reserve_a_full_disk_stalls_writes_and_the_node_survives() {
 /// ports that never served again, found by the chaos suite.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_under_the_log_output_loses_log_lines_only() {
-    let Some(disk) = SmallDisk::mount("1m") else {
+    let Some(disk) = small_disk("1m") else {
         return;
     };
     let mut node = TestNode::start_with(
@@ -199,7 +165,7 @@ async fn a_full_disk_under_the_log_output_loses_log_lines_only() {
         },
     )
     .await;
-    let filler = disk.fill();
+    let filler = disk.fill(0).unwrap();
     let client = node.client().await;
     for i in 0..300 {
         bounded!(client.create(&format!("/logged-{i}"), b"", &persistent())).unwrap();

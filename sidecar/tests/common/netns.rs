@@ -2,7 +2,7 @@
 //!
 //! The topology (a namespace per member, one for the test's client, a bridge; partitions made by
 //! poisoning neighbour entries, so the client still reaches every member and a test can see what
-//! a cut-off member answers) is the shared `corral-netns` crate's, private to the test process:
+//! a cut-off member answers) is the shared `corral-testbed` crate's, private to the test process:
 //! namespaces `corral-p<pid>-…`, addresses `10.213.<pid % 200>.<id>`.
 //!
 //! The test's own client calls run inside the client namespace: [`NetnsEnsemble::run_client`]
@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use corral_netns::{NetnsError, Topology, enter_namespace};
+use corral_testbed::netns::{NetnsError, Topology, enter_namespace};
 
 use super::ensemble::four_letter_word;
 use super::opens_session;

@@ -7,14 +7,15 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use rustix::process::{Pid, Signal, kill_process};
 
-use super::netns::{Topology, bounded};
+use corral_testbed::SmallDisk;
+
+use super::netns::Topology;
 
 pub const CLIENT_PORT: u16 = 2181;
 pub const PEER_PORT: u16 = 2888;
@@ -36,29 +37,16 @@ pub struct Member {
     pub log_path: PathBuf,
     child: Mutex<Option<Child>>,
     paused: Mutex<bool>,
-    disk_mounted: bool,
+    /// The member's data disk, its own tmpfs so that it can be filled; unmounted on drop.
+    disk: SmallDisk,
 }
 
 impl Member {
     /// Prepare member `id`'s directory under `run_dir` and mount its data disk.
     pub fn prepare(topology: &Topology, id: usize, run_dir: &Path) -> anyhow::Result<Member> {
         let dir = run_dir.join(format!("member-{id}"));
-        let disk = dir.join("disk");
-        std::fs::create_dir_all(&disk).with_context(|| format!("create {}", disk.display()))?;
-        let mounted = bounded(
-            Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={DISK_SIZE}"), "tmpfs"])
-                .arg(&disk),
-            Duration::from_secs(10),
-        )
-        .with_context(|| format!("mount a tmpfs on {}", disk.display()))?;
-        if !mounted.status.success() {
-            bail!(
-                "mount -t tmpfs on {} failed: {} (the chaos suite needs root)",
-                disk.display(),
-                String::from_utf8_lossy(&mounted.stderr).trim()
-            );
-        }
+        let disk = SmallDisk::mount_at(&dir.join("disk"), DISK_SIZE)
+            .with_context(|| format!("member {id}'s data disk"))?;
         let member = Member {
             id,
             ip: topology.member_ip(id),
@@ -67,7 +55,7 @@ impl Member {
             dir,
             child: Mutex::new(None),
             paused: Mutex::new(false),
-            disk_mounted: true,
+            disk,
         };
         member.reset_data()?;
         Ok(member)
@@ -81,16 +69,8 @@ impl Member {
         SocketAddr::from((self.ip, ADMIN_PORT))
     }
 
-    pub fn disk(&self) -> PathBuf {
-        self.dir.join("disk")
-    }
-
     fn data_dir(&self) -> PathBuf {
-        self.disk().join("data")
-    }
-
-    fn filler(&self) -> PathBuf {
-        self.disk().join("filler")
+        self.disk.path().join("data")
     }
 
     fn zoo_cfg_path(&self) -> PathBuf {
@@ -248,35 +228,17 @@ impl Member {
 
     /// Take the disk's free space down to `leave_bytes` with one file.
     pub fn fill_disk(&self, leave_bytes: u64) -> anyhow::Result<()> {
-        let free = free_bytes(&self.disk())?;
-        let mut remaining = free.saturating_sub(leave_bytes);
         self.mark(&format!(
             "fill member {}'s disk, leaving {} KiB free",
             self.id,
             leave_bytes / 1024
         ));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.filler())?;
-        let chunk = vec![0xA5u8; 1 << 20];
-        while remaining > 0 {
-            let n = remaining.min(chunk.len() as u64) as usize;
-            if file.write_all(&chunk[..n]).is_err() {
-                break; // ENOSPC: full is what was asked for.
-            }
-            remaining -= n as u64;
-        }
-        if leave_bytes == 0 {
-            while file.write_all(&chunk[..4096]).is_ok() {}
-            while file.write_all(&[0]).is_ok() {}
-        }
+        self.disk.fill(leave_bytes)?;
         Ok(())
     }
 
     pub fn free_disk(&self) {
-        if self.filler().exists() {
-            let _ = std::fs::remove_file(self.filler());
+        if self.disk.free() {
             self.mark(&format!("free member {}'s disk", self.id));
         }
     }
@@ -303,20 +265,9 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
+        // The disk is unmounted after this, when the fields drop.
         self.kill9();
-        if self.disk_mounted {
-            let _ = bounded(
-                Command::new("umount").arg("-l").arg(self.disk()),
-                Duration::from_secs(10),
-            );
-        }
     }
-}
-
-/// Free bytes on the file system holding `path`.
-pub fn free_bytes(path: &Path) -> anyhow::Result<u64> {
-    let stat = rustix::fs::statvfs(path).with_context(|| format!("statvfs {}", path.display()))?;
-    Ok(stat.f_bavail * stat.f_frsize)
 }
 
 /// SIGKILL a process by pid (for processes left behind by an earlier harness).

@@ -1,4 +1,4 @@
-//! The run's network namespaces (the shared `corral-netns` topology: a namespace per member,
+//! The run's network namespaces (the shared `corral-testbed` topology: a namespace per member,
 //! one for the harness's clients, a bridge; partitions by poisoned neighbour entries), plus
 //! what only the chaos suite needs: peer names that lead through the link proxies, and sweeping
 //! up after a harness that was killed.
@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context as _;
-use corral_netns::{IP_TIMEOUT, delete_namespace, ip};
-pub use corral_netns::{Topology, bounded, enter_namespace};
+use corral_testbed::netns::{IP_TIMEOUT, delete_namespace, ip};
+pub use corral_testbed::netns::{Topology, bounded, enter_namespace};
 
 /// Every namespace of this harness starts with this.
 pub const PREFIX: &str = "cchaos-";

@@ -4,64 +4,28 @@
 mod common;
 
 use std::fs;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{TC, append_durably, normal};
 use corral_storage::{LogStore, LogStoreOptions, SnapshotId, SnapshotStore};
+use corral_testbed::SmallDisk;
 use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
 use openraft::type_config::TypeConfigExt;
 
-/// A tmpfs of `size` mounted on a fresh temp dir; unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status();
-        match status {
-            Ok(s) if s.success() => Some(SmallDisk { dir }),
-            _ => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk test did not run"
-                );
-                None
-            }
+/// A tmpfs of `size`; `None` (with a message) where the test cannot run.
+fn small_disk(size: &str) -> Option<SmallDisk> {
+    match SmallDisk::mount(size) {
+        Ok(disk) => Some(disk),
+        Err(e) => {
+            eprintln!("SKIPPED: {e}; the full-disk test did not run");
+            None
         }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the disk with one file; returns its path.
-    fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
-        let mut file = fs::File::create(&filler).unwrap();
-        let chunk = vec![0xAB; 64 * 1024];
-        while file.write_all(&chunk).is_ok() {}
-        // Byte-sized writes take the last partial block.
-        while file.write_all(&[0]).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_append_on_a_full_disk_waits_for_space_and_loses_nothing() {
-    let Some(disk) = SmallDisk::mount("2m") else {
+    let Some(disk) = small_disk("2m") else {
         return;
     };
     let log_dir = disk.path().join("raft");
@@ -77,7 +41,7 @@ async fn an_append_on_a_full_disk_waits_for_space_and_loses_nothing() {
         .await
         .unwrap();
 
-    let filler = disk.fill();
+    let filler = disk.fill(0).unwrap();
     // 40 KiB of entries cannot fit: the append waits instead of failing the store.
     let (tx, rx) = TC::oneshot();
     let batch: Vec<_> = (11..=50).map(|i| normal(1, i, 1000)).collect();
@@ -109,7 +73,7 @@ async fn an_append_on_a_full_disk_waits_for_space_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_segment_and_a_vote_on_a_full_disk_wait_for_space() {
-    let Some(disk) = SmallDisk::mount("2m") else {
+    let Some(disk) = small_disk("2m") else {
         return;
     };
     let log_dir = disk.path().join("raft");
@@ -125,7 +89,7 @@ async fn a_new_segment_and_a_vote_on_a_full_disk_wait_for_space() {
     append_durably(&mut store, vec![normal(1, 1, 7000)])
         .await
         .unwrap();
-    let filler = disk.fill();
+    let filler = disk.fill(0).unwrap();
     let waiting = async {
         store.save_vote(&common::vote(2, 1)).await.unwrap();
         append_durably(&mut store, vec![normal(2, 2, 7000)])
@@ -151,11 +115,11 @@ async fn a_new_segment_and_a_vote_on_a_full_disk_wait_for_space() {
 
 #[test]
 fn a_snapshot_on_a_full_disk_is_saved_once_there_is_space() {
-    let Some(disk) = SmallDisk::mount("1m") else {
+    let Some(disk) = small_disk("1m") else {
         return;
     };
     let store = std::sync::Arc::new(SnapshotStore::open(&disk.path().join("snapshots")).unwrap());
-    let filler = disk.fill();
+    let filler = disk.fill(0).unwrap();
     let data = vec![7u8; 200 * 1024];
     let saver = {
         let store = store.clone();
