@@ -216,19 +216,13 @@ impl Joiner {
             .expect("open the joiner's log");
         let stderr = log.try_clone().expect("clone the log handle");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_corral-sidecar"));
-        cmd.arg("node")
-            .arg("--zoo-cfg")
-            .arg(&cfg_path)
-            .args(["--metrics-port", "0", "--super-digest", SUPER_DIGEST])
-            .env(
-                "RUST_LOG",
-                std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
-            );
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CORRAL_") {
-                cmd.env_remove(key);
-            }
-        }
+        cmd.arg("node").arg("--zoo-cfg").arg(&cfg_path).args([
+            "--metrics-port",
+            "0",
+            "--super-digest",
+            SUPER_DIGEST,
+        ]);
+        common::isolate_from_caller_env(&mut cmd);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

@@ -125,6 +125,21 @@ impl NodeConfig {
     }
 }
 
+/// A spawned server or agent takes its settings from the test's flags and zoo.cfg only: every
+/// `CORRAL_*` variable of the caller's environment (which would override them) is removed, and
+/// its log level is the test's (`CORRAL_ITEST_LOG`, default info).
+pub fn isolate_from_caller_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CORRAL_") && key != "CORRAL_ITEST_BACKEND" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
+    )
+}
+
 /// One server process under test.
 pub struct TestNode {
     label: String,
@@ -384,15 +399,7 @@ impl TestNode {
         }
         cmd.args(&c.extra_args);
         // Settings come from the flags above only, never from the caller's environment.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CORRAL_") && key != "CORRAL_ITEST_BACKEND" {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
-        );
+        isolate_from_caller_env(&mut cmd);
         cmd
     }
 

@@ -382,15 +382,7 @@ impl NetnsEnsemble {
             .arg(member.zoo_cfg_path())
             .args(["--metrics-port", "0"]);
         // Settings come from the zoo.cfg only, never from the caller's environment.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CORRAL_") && key != "CORRAL_ITEST_BACKEND" {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
-        );
+        super::isolate_from_caller_env(&mut cmd);
         cmd
     }
 

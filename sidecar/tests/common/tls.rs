@@ -312,15 +312,7 @@ impl TlsServer {
                     .arg(cfg_path)
                     .args(["--metrics-port", "0"])
                     .args(["--tls-reload-interval-ms", "200"]);
-                for (key, _) in std::env::vars() {
-                    if key.starts_with("CORRAL_") && key != "CORRAL_ITEST_BACKEND" {
-                        cmd.env_remove(key);
-                    }
-                }
-                cmd.env(
-                    "RUST_LOG",
-                    std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
-                );
+                super::isolate_from_caller_env(&mut cmd);
                 cmd
             }
             Backend::ZooKeeper => super::zookeeper_command(&NodeConfig::default(), cfg_path),

@@ -48,15 +48,7 @@ impl Agent {
             .args(["--http-port", &http_port.to_string()])
             .args(["--http-address", "127.0.0.1"]);
         // Settings come from the flags above only, never from the caller's environment.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CORRAL_") {
-                command.env_remove(key);
-            }
-        }
-        command.env(
-            "RUST_LOG",
-            std::env::var("CORRAL_ITEST_LOG").unwrap_or_else(|_| "info".into()),
-        );
+        crate::common::isolate_from_caller_env(&mut command);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone the log handle")))
