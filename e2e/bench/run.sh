@@ -17,6 +17,8 @@
 #   --servers corral,zookeeper
 #   --workloads LIST   groups to run, any of: ops (create,set,get,mix,churn,watch-fire,expiry),
 #                      many-watches, resident. Default: all three.
+#   --only LIST        run just these workloads of the ops group, e.g. create,set (for
+#                      comparing one change quickly; the other groups still run if chosen).
 #   --heap SIZE        ZooKeeper's JVM -Xmx (default 2g), printed with the results.
 #   --out DIR          where results.jsonl, table.md and the run log go
 #                      (default e2e/bench/.work/<UTC date-time>).
@@ -26,7 +28,8 @@
 # it. Slow numbers never fail it. Set CORRAL_BIN / BENCH_BIN to use prebuilt binaries.
 #
 # Usage: e2e/bench/run.sh [--quick] [--reps N] [--shapes 1,3] [--servers corral,zookeeper]
-#                         [--workloads ops,many-watches,resident] [--heap 2g] [--out DIR]
+#                         [--workloads ops,many-watches,resident] [--only create,set]
+#                         [--heap 2g] [--out DIR]
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +41,7 @@ reps=""
 shapes="1,3"
 servers="corral,zookeeper"
 groups="ops,many-watches,resident"
+only=""
 heap="2g"
 out=""
 while [ $# -gt 0 ]; do
@@ -62,6 +66,10 @@ while [ $# -gt 0 ]; do
         groups="${2:?--workloads needs a list such as ops,resident}"
         shift 2
         ;;
+    --only)
+        only="${2:?--only needs a list such as create,set}"
+        shift 2
+        ;;
     --heap)
         heap="${2:?--heap needs a size such as 2g}"
         shift 2
@@ -71,7 +79,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -113,6 +121,18 @@ for g in "${group_list[@]}"; do
         ;;
     esac
 done
+ops_workloads="create,set,get,mix,churn,watch-fire,expiry"
+if [ -n "$only" ]; then
+    IFS=, read -r -a only_list <<<"$only"
+    for w in "${only_list[@]}"; do
+        case ",$ops_workloads," in *",$w,"*) ;; *)
+            echo "run.sh: --only takes workloads of the ops group ($ops_workloads), not '$w'" >&2
+            exit 2
+            ;;
+        esac
+    done
+    ops_workloads="$only"
+fi
 case "$heap" in
 *[!0-9kKmMgG]* | '')
     echo "run.sh: --heap must be a JVM size such as 2g or 1536m, not '$heap'" >&2
@@ -123,7 +143,7 @@ esac
 # Workloads of each group; each group runs on freshly started servers.
 group_workloads() {
     case "$1" in
-    ops) echo "create,set,get,mix,churn,watch-fire,expiry" ;;
+    ops) echo "$ops_workloads" ;;
     many-watches) echo "many-watches" ;;
     resident) echo "resident" ;;
     esac

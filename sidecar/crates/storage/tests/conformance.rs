@@ -13,6 +13,7 @@ use tempfile::TempDir;
 /// Builds a fresh store and state machine in a new temp dir per test case.
 struct DiskStoreBuilder {
     segment_size: u64,
+    recent_entries_bytes: u64,
 }
 
 fn storage_error(e: impl std::fmt::Display) -> openraft::StorageError<TC> {
@@ -32,6 +33,7 @@ impl StoreBuilder<TC, LogStore<TC>, MemStateMachine, TempDir> for DiskStoreBuild
             &dir.path().join("log"),
             LogStoreOptions {
                 segment_size: self.segment_size,
+                recent_entries_bytes: self.recent_entries_bytes,
                 ..Default::default()
             },
         )
@@ -45,6 +47,7 @@ impl StoreBuilder<TC, LogStore<TC>, MemStateMachine, TempDir> for DiskStoreBuild
 async fn openraft_suite_with_default_segments() -> Result<(), openraft::StorageError<TC>> {
     Suite::test_all(DiskStoreBuilder {
         segment_size: LogStoreOptions::default().segment_size,
+        recent_entries_bytes: LogStoreOptions::default().recent_entries_bytes,
     })
     .await
 }
@@ -53,5 +56,30 @@ async fn openraft_suite_with_default_segments() -> Result<(), openraft::StorageE
 /// segment boundaries (purge and truncation delete whole files).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openraft_suite_with_tiny_segments() -> Result<(), openraft::StorageError<TC>> {
-    Suite::test_all(DiskStoreBuilder { segment_size: 64 }).await
+    Suite::test_all(DiskStoreBuilder {
+        segment_size: 64,
+        recent_entries_bytes: LogStoreOptions::default().recent_entries_bytes,
+    })
+    .await
+}
+
+/// Every read served by the files: the in-memory copies of the newest entries turned off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openraft_suite_reading_only_from_files() -> Result<(), openraft::StorageError<TC>> {
+    Suite::test_all(DiskStoreBuilder {
+        segment_size: 64,
+        recent_entries_bytes: 0,
+    })
+    .await
+}
+
+/// Room in memory for only the newest couple of entries, so most reads take their head from
+/// the files and their tail from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openraft_suite_reading_from_files_and_memory() -> Result<(), openraft::StorageError<TC>> {
+    Suite::test_all(DiskStoreBuilder {
+        segment_size: 128,
+        recent_entries_bytes: 100,
+    })
+    .await
 }

@@ -619,3 +619,42 @@ async fn a_zero_segment_size_is_rejected() {
     .expect("open must fail");
     assert!(matches!(err, StorageError::InvalidOption(_)), "{err}");
 }
+
+/// The newest entries are served from memory and older ones from the files; whatever mix a
+/// range needs, the result is exactly what the files hold, after truncation and purge too.
+#[tokio::test]
+async fn reads_mixing_memory_and_files_return_what_the_files_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogStoreOptions {
+        segment_size: TINY,
+        // A few of the ~50-byte records.
+        recent_entries_bytes: 200,
+        ..Default::default()
+    };
+    let mut store = LogStore::<TC>::open(dir.path(), options.clone()).unwrap();
+    fill(&mut store, 1, 1, 40, 3).await;
+    store.truncate_after(Some(log_id(1, 30))).await.unwrap();
+    fill(&mut store, 2, 31, 45, 4).await;
+    store.purge(log_id(1, 10)).await.unwrap();
+
+    let expected: Vec<(u64, u64, String)> = (11..=45)
+        .map(|i| (i, if i <= 30 { 1 } else { 2 }, format!("{i:>24}")))
+        .collect();
+    let mut reader = store.get_log_reader().await;
+    for start in 8..=47 {
+        for end in start..=48 {
+            let got = summary(&reader.try_get_log_entries(start..end).await.unwrap());
+            let want: Vec<_> = expected
+                .iter()
+                .filter(|e| (start..end).contains(&e.0))
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "range {start}..{end}");
+        }
+    }
+    drop(reader);
+    drop(store);
+    // A reopened store has nothing in memory: the files alone give the same log.
+    let mut reopened = LogStore::<TC>::open(dir.path(), options).unwrap();
+    assert_eq!(all_entries(&mut reopened).await, expected);
+}

@@ -11,9 +11,10 @@
 //! ```
 //!
 //! Memory: the store keeps an index of every live entry (its log id and where its record lies),
-//! not the entries themselves; reads go to the files (normally served by the page cache). The
-//! index costs a few dozen bytes per entry and is bounded by purging, which openraft does after
-//! each snapshot.
+//! and decoded copies of only the newest few (see [`recent`], bounded by
+//! [`LogStoreOptions::recent_entries_bytes`]); older reads go to the files (normally served by
+//! the page cache). The index costs a few dozen bytes per entry and is bounded by purging,
+//! which openraft does after each snapshot.
 //!
 //! Durability: see [`crate::io_worker`]. `append` writes inline and acknowledges (through
 //! openraft's `IOFlushed` callback) only after fsync; vote, truncation and purge are durable
@@ -27,6 +28,7 @@
 //! server refuses new client writes well before the disk is full; this is the backstop.
 
 mod reader;
+mod recent;
 mod recovery;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -45,6 +47,7 @@ use openraft::type_config::async_runtime::OneshotSender;
 use openraft::{OptionalSend, RaftTypeConfig};
 
 pub use self::reader::LogReader;
+use self::recent::RecentEntries;
 use crate::codec;
 use crate::error::StorageError;
 use crate::fsutil;
@@ -64,6 +67,10 @@ pub struct LogStoreOptions {
     /// Appended bytes that may wait for their fsync at once; a further append first waits for
     /// the queued fsyncs. Group commit still batches everything below this bound.
     pub max_unflushed_bytes: u64,
+    /// Record bytes of the newest entries kept decoded in memory, so that replication and
+    /// apply, which read each entry right after its append, need not read the files; 0 turns
+    /// this off.
+    pub recent_entries_bytes: u64,
 }
 
 impl Default for LogStoreOptions {
@@ -71,6 +78,9 @@ impl Default for LogStoreOptions {
         LogStoreOptions {
             segment_size: 64 * 1024 * 1024,
             max_unflushed_bytes: 64 * 1024 * 1024,
+            // Thousands of entries: far more than replication or apply trail behind by while
+            // the members keep up, and little memory next to the tree.
+            recent_entries_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -92,6 +102,8 @@ pub(crate) struct Shared<C: RaftTypeConfig> {
     /// Open segment files by first index, oldest first. The oldest may still hold purged
     /// entries before the first live one; it is deleted once all of its entries are purged.
     segments: BTreeMap<u64, Arc<Segment>>,
+    /// Decoded copies of a suffix of `entries`.
+    recent: RecentEntries<C::Entry>,
     vote: Option<VoteOf<C>>,
     last_purged: Option<LogIdOf<C>>,
 }
@@ -190,6 +202,7 @@ impl<C: RaftTypeConfig> LogStore<C> {
         let shared = Shared {
             entries: recovered.entries,
             segments,
+            recent: RecentEntries::new(opts.recent_entries_bytes),
             vote,
             last_purged,
         };
@@ -317,7 +330,10 @@ fn invalid_input(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
-impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
+impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C>
+where
+    C::Entry: Clone,
+{
     type LogReader = LogReader<C>;
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
@@ -420,7 +436,6 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
                 batch.len() as u64 - rel,
             ));
         }
-        drop(entries);
 
         // Pace a burst by the disk: wait for the fsyncs already queued.
         if self.unflushed_bytes() + batch.len() as u64 > self.opts.max_unflushed_bytes
@@ -466,14 +481,16 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
         // Visible to readers now; durable (and acknowledged) once the worker has synced.
         {
             let mut shared = write_lock(&self.shared);
-            shared
-                .entries
-                .extend(placed.into_iter().map(|(log_id, rel, len)| EntryLoc {
+            shared.entries.reserve(placed.len());
+            for ((log_id, rel, len), entry) in placed.into_iter().zip(entries) {
+                shared.recent.push(log_id.index, entry, len);
+                shared.entries.push_back(EntryLoc {
                     log_id,
                     segment: segment.first_index,
                     offset: base + rel,
                     len,
-                }));
+                });
+            }
         }
         let mut files = vec![segment.file.clone()];
         if std::mem::take(&mut self.committed_dirty) {
@@ -507,6 +524,7 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
             let cut = &shared.entries[pos];
             let (cut_segment, cut_offset) = (cut.segment, cut.offset);
             shared.entries.truncate(pos);
+            shared.recent.truncate_after(keep_through);
             let doomed_from = keep_through.map_or(0, |k| k + 1);
             let doomed: Vec<Arc<Segment>> = shared
                 .segments
@@ -575,6 +593,7 @@ impl<C: RaftTypeConfig> RaftLogStorage<C> for LogStore<C> {
             {
                 shared.entries.pop_front();
             }
+            shared.recent.purge_through(log_id.index);
             shared.last_purged = Some(log_id);
             // Segments before the one holding the first live entry hold only purged entries.
             let keep_from = shared.entries.front().map_or(u64::MAX, |e| e.segment);

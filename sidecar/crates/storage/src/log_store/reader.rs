@@ -47,7 +47,10 @@ impl<C: RaftTypeConfig> LogReader<C> {
     }
 }
 
-impl<C: RaftTypeConfig> RaftLogReader<C> for LogReader<C> {
+impl<C: RaftTypeConfig> RaftLogReader<C> for LogReader<C>
+where
+    C::Entry: Clone,
+{
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -79,11 +82,15 @@ pub(super) fn resolve_range(range: &impl RangeBounds<u64>) -> (u64, u64) {
     (start, end)
 }
 
-/// Reads the entries of `range` that the log holds (none before the first or after the last).
+/// Reads the entries of `range` that the log holds (none before the first or after the last):
+/// the newest from memory, the rest from the files.
 pub(super) fn read_entries<C: RaftTypeConfig>(
     shared: &Shared<C>,
     range: impl RangeBounds<u64>,
-) -> io::Result<Vec<C::Entry>> {
+) -> io::Result<Vec<C::Entry>>
+where
+    C::Entry: Clone,
+{
     let Some(first) = shared.first_index() else {
         return Ok(Vec::new());
     };
@@ -93,10 +100,27 @@ pub(super) fn read_entries<C: RaftTypeConfig>(
     if start >= end {
         return Ok(Vec::new());
     }
+    let mut out = Vec::with_capacity((end - start) as usize);
+    let from_memory = shared.recent.covers_from(start, end).unwrap_or(end);
+    read_from_files(shared, first, start, from_memory, &mut out)?;
+    shared.recent.copy_range(from_memory, end, &mut out);
+    Ok(out)
+}
+
+/// Reads the entries `[start, end)` from the segment files; `first` is the first live index.
+fn read_from_files<C: RaftTypeConfig>(
+    shared: &Shared<C>,
+    first: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<C::Entry>,
+) -> io::Result<()> {
+    if start >= end {
+        return Ok(());
+    }
     let locs = shared
         .entries
         .range((start - first) as usize..(end - first) as usize);
-    let mut out = Vec::with_capacity((end - start) as usize);
     // Records of one segment are adjacent on disk, so each segment's share of the range is
     // fetched with a single read.
     let mut run: Vec<&EntryLoc<C>> = Vec::new();
@@ -104,13 +128,12 @@ pub(super) fn read_entries<C: RaftTypeConfig>(
         if let Some(prev) = run.last()
             && (prev.segment != loc.segment || prev.offset + prev.len != loc.offset)
         {
-            read_run(shared, &run, &mut out)?;
+            read_run(shared, &run, out)?;
             run.clear();
         }
         run.push(loc);
     }
-    read_run(shared, &run, &mut out)?;
-    Ok(out)
+    read_run(shared, &run, out)
 }
 
 fn read_run<C: RaftTypeConfig>(
