@@ -286,10 +286,19 @@ stop_cluster() {
 }
 
 # run_group KIND SHAPE REP GROUP ATTEMPT: fresh servers (new data dirs for every attempt), the
-# group's workloads, servers stopped.
+# group's workloads, servers stopped, and their data dirs removed: a full run writes tens of GB
+# of logs and snapshots (1M znodes on 3 members, many times over), more than a disk may hold
+# if every group's data stayed until the end. Logs of a failed group are kept in $out/logs.
 run_group() {
-    local kind="$1" shape="$2" rep="$3" group="$4" attempt="$5"
-    local root="$COMPAT_TMP/$kind-$shape-$rep-$group-attempt$attempt"
+    local root="$COMPAT_TMP/$1-$2-$3-$4-attempt$5"
+    local status=0
+    run_group_in "$root" "$@" || status=$?
+    rm -rf "$root"
+    return "$status"
+}
+
+run_group_in() {
+    local root="$1" kind="$2" shape="$3" rep="$4" group="$5"
     compat_log "== $kind, $shape member(s), repetition $rep: $group"
     start_cluster "$kind" "$shape" "$root" || {
         compat_log "$kind ($shape member(s)) did not start"
