@@ -11,7 +11,8 @@
 #                      100 × 200 ephemerals); about 3.5 minutes on 2 cores (more on a busy
 #                      machine), plus the release build. CI's smoke test.
 #   (default: full)    3 repetitions, 15 s phases, 1M znodes, 1M watches, 1000 × 200 ephemerals;
-#                      expect about 70 minutes on 2 cores (22 per repetition).
+#                      expect about 60 minutes on 2 cores (about 25 for the 1-member
+#                      shape, 33 for the 3-member shape).
 #   --reps N           repetitions per server and shape.
 #   --shapes 1,3       shapes to run.
 #   --servers corral,zookeeper
@@ -79,7 +80,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
