@@ -43,43 +43,40 @@ impl StoreBuilder<TC, LogStore<TC>, MemStateMachine, TempDir> for DiskStoreBuild
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openraft_suite_with_default_segments() -> Result<(), openraft::StorageError<TC>> {
+/// openraft's whole suite on stores with these options.
+async fn suite(
+    segment_size: u64,
+    recent_entries_bytes: u64,
+) -> Result<(), openraft::StorageError<TC>> {
     Suite::test_all(DiskStoreBuilder {
-        segment_size: LogStoreOptions::default().segment_size,
-        recent_entries_bytes: LogStoreOptions::default().recent_entries_bytes,
+        segment_size,
+        recent_entries_bytes,
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openraft_suite_with_default_segments() -> Result<(), openraft::StorageError<TC>> {
+    let defaults = LogStoreOptions::default();
+    suite(defaults.segment_size, defaults.recent_entries_bytes).await
 }
 
 /// Segments small enough that most appends start a new one, so every suite case also crosses
 /// segment boundaries (purge and truncation delete whole files).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openraft_suite_with_tiny_segments() -> Result<(), openraft::StorageError<TC>> {
-    Suite::test_all(DiskStoreBuilder {
-        segment_size: 64,
-        recent_entries_bytes: LogStoreOptions::default().recent_entries_bytes,
-    })
-    .await
+    suite(64, LogStoreOptions::default().recent_entries_bytes).await
 }
 
 /// Every read served by the files: the in-memory copies of the newest entries turned off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openraft_suite_reading_only_from_files() -> Result<(), openraft::StorageError<TC>> {
-    Suite::test_all(DiskStoreBuilder {
-        segment_size: 64,
-        recent_entries_bytes: 0,
-    })
-    .await
+    suite(64, 0).await
 }
 
 /// Room in memory for only the newest couple of entries, so most reads take their head from
 /// the files and their tail from memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openraft_suite_reading_from_files_and_memory() -> Result<(), openraft::StorageError<TC>> {
-    Suite::test_all(DiskStoreBuilder {
-        segment_size: 128,
-        recent_entries_bytes: 100,
-    })
-    .await
+    suite(128, 100).await
 }
